@@ -1,0 +1,1 @@
+"""One module per model (KEDA-style: small interface, one file per implementation)."""
