@@ -19,6 +19,7 @@ file exists, so a warm machine pays nothing and a cold one builds once. Versions
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -185,7 +186,11 @@ def _build_etcd(tool: Tool, tmp: Path, log: Callable[[str], None]) -> None:
     gomod = _module_gomod("go.etcd.io/etcd/server/v3", tool.version, tmp, log)
     siblings = _replaced_modules(gomod, "../")
     _write_tools_module(
-        tmp, "go.etcd.io/etcd/server/v3", tool.version, dict.fromkeys(siblings, tool.version), [],
+        tmp,
+        "go.etcd.io/etcd/server/v3",
+        tool.version,
+        dict.fromkeys(siblings, tool.version),
+        [],
         ["go.etcd.io/etcd/server/v3"],
     )
     _run(["go", "mod", "tidy"], tmp, log)
@@ -193,9 +198,9 @@ def _build_etcd(tool: Tool, tmp: Path, log: Callable[[str], None]) -> None:
     _go_build(tmp, str(tool.bin_dir / "etcd"), ["go.etcd.io/etcd/server/v3"], flags, log)
 
 
-def _build_plain(module: str, packages: Sequence[str], stamp: dict[str, str]) -> Callable[
-    [Tool, Path, Callable[[str], None]], None
-]:
+def _build_plain(
+    module: str, packages: Sequence[str], stamp: dict[str, str]
+) -> Callable[[Tool, Path, Callable[[str], None]], None]:
     """Builder for modules without replace directives: a tools module that just requires them."""
 
     def build(tool: Tool, tmp: Path, log: Callable[[str], None]) -> None:
@@ -220,7 +225,9 @@ TOOLS: dict[str, Tool] = {
         _build_kubernetes,
     ),
     "kwok": Tool(
-        "kwok", KWOK_VERSION, ("kwok",),
+        "kwok",
+        KWOK_VERSION,
+        ("kwok",),
         _build_plain("sigs.k8s.io/kwok", ["sigs.k8s.io/kwok/cmd/kwok"], {}),
     ),
     "helm": Tool(
@@ -241,6 +248,10 @@ TOOLS: dict[str, Tool] = {
         ),
     ),
 }
+
+
+def _prefixed(say: Callable[[str], None], prefix: str, message: str) -> None:
+    say(prefix + message)
 
 
 def bin_dir() -> Path:
@@ -274,7 +285,7 @@ def build(names: Sequence[str] | None = None, log: Callable[[str], None] | None 
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        tool.builder(tool, tmp, lambda m: say(f"[build] {tool.name}: {m}"))
+        tool.builder(tool, tmp, functools.partial(_prefixed, say, f"[build] {tool.name}: "))
         tool.stamp.write_text(f"{tool.version}\n")
         shutil.rmtree(tmp, ignore_errors=True)
         say(f"[build] {tool.name} {tool.version}: done in {time.monotonic() - started:.0f}s")

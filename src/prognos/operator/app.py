@@ -1,0 +1,68 @@
+"""Operator start-up: Kopf settings, login, liveness and the handler modules to load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from prognos.logs import get_logger
+
+log = get_logger("prognos.operator")
+
+#: Modules whose import registers Kopf handlers. Each capability adds its module here.
+HANDLER_MODULES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``prognos run`` was asked to do."""
+
+    namespaces: tuple[str, ...] = ()
+    liveness_host: str = "0.0.0.0"
+    liveness_port: int = 8080
+    peering: str | None = None
+    standalone: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Kopf settings that an operator changing production wants, set once at start."""
+    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    settings.persistence.finalizer = "prognos.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="prognos.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="prognos.io", key="last-handled-configuration"
+    )
+    log.info("operator.configured")
+
+
+def run(options: RunOptions) -> None:
+    """Run the operator until SIGINT/SIGTERM; Kopf stops handlers gracefully on either."""
+    import importlib
+
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+    log.info(
+        "operator.starting", namespaces=list(options.namespaces) or "cluster-wide", pid=os.getpid()
+    )
+    try:
+        # Kopf installs its own SIGINT/SIGTERM handlers and stops handlers gracefully.
+        asyncio.run(
+            kopf.operator(
+                standalone=options.standalone if options.peering is None else False,
+                peering_name=options.peering,
+                namespaces=list(options.namespaces),
+                clusterwide=not options.namespaces,
+                liveness_endpoint=f"http://{options.liveness_host}:{options.liveness_port}/healthz",
+            )
+        )
+    finally:
+        log.info("operator.stopped")

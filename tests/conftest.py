@@ -1,0 +1,38 @@
+"""Shared pytest wiring: the session-scoped real sandbox used by integration and e2e tiers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A running sandbox, started through the same code path as ``prognos sandbox up``.
+
+    ``PROGNOS_TEST_SANDBOX_DIR`` reuses an already running sandbox (handy while iterating);
+    by default each test session gets a fresh one in a temporary directory and stops it at the
+    end, so CI leaves nothing running.
+    """
+    from prognos.sandbox.cluster import Sandbox
+
+    reuse = os.environ.get("PROGNOS_TEST_SANDBOX_DIR")
+    box = Sandbox(Path(reuse) if reuse else tmp_path_factory.mktemp("sandbox") / "state")
+    state = box.up(timeout=180)
+    try:
+        yield state
+    finally:
+        if not reuse:
+            box.down()
+
+
+@pytest.fixture(scope="session")
+def kube(sandbox: dict[str, Any]) -> Any:
+    """An admin ``kubernetes.client.ApiClient`` for the sandbox."""
+    from prognos.sandbox.objects import api_client
+
+    return api_client(Path(sandbox["kubeconfig"]))
