@@ -7,7 +7,6 @@ Public API (everything else is private to the package):
 * :class:`StreamingDetector`: ``update(timestamp, value) -> Verdict``; ``from_history`` to
   rebuild after a restart; ``history_needed()`` says how much to query.
 * :func:`score_series`: batch scoring of a whole series (the CLI and benchmarks).
-* :func:`series_from_frame` (raises :class:`InputError`): validate a ``timestamp,value`` table.
 
 Pure: numpy and pandas only, no I/O. See docs/anomaly.md for the detectors and decisions.
 """
@@ -26,7 +25,6 @@ from prognos.anomaly.config import (
     parse_sensitivity,
 )
 from prognos.anomaly.gate import AlertState
-from prognos.anomaly.series import InputError, series_from_frame
 from prognos.anomaly.stream import StreamingDetector, Verdict
 
 __all__ = [
@@ -35,7 +33,6 @@ __all__ = [
     "AlertState",
     "DetectorConfig",
     "DetectorKind",
-    "InputError",
     "SpecError",
     "StreamingDetector",
     "Thresholds",
@@ -43,5 +40,4 @@ __all__ = [
     "config_from_spec",
     "parse_sensitivity",
     "score_series",
-    "series_from_frame",
 ]
