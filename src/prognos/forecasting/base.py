@@ -112,6 +112,17 @@ class Forecaster(ABC):
         self._fit(prepared.values)
         return self
 
+    def fit_values_like(self, other: Forecaster, values: FloatArray) -> Self:
+        """Fit on ``values`` that share ``other``'s grid: how a model fits its own fallback."""
+        self.step_ = other.step_
+        self.last_timestamp_ = other.last_timestamp_
+        self.seasons_ = other.seasons_
+        self.daily_season_ = other.daily_season_
+        self.n_obs_ = len(values)
+        self.reason_ = ""
+        self._fit(values)
+        return self
+
     def predict(self, horizon: int, levels: Sequence[float] = DEFAULT_LEVELS) -> Forecast:
         if horizon < 1:
             raise ForecastError("horizon must be at least 1 step")

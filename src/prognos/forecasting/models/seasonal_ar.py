@@ -119,7 +119,7 @@ def fit_ar(x: FloatArray, order: int) -> tuple[FloatArray, float, float]:
     for k in range(1, p + 1):
         design[:, k] = x[p - k : len(x) - k]
     target = x[p:]
-    sol, *_ = np.linalg.lstsq(design, target, rcond=None)
+    sol = np.asarray(np.linalg.lstsq(design, target, rcond=None)[0], dtype=np.float64)
     resid = target - design @ sol
     return sol[1:], float(sol[0]), residual_sigma(resid)
 
