@@ -1,0 +1,1 @@
+"""Acting on the cluster: the one small Kubernetes client module, actions, guards, incidents."""
