@@ -7,7 +7,8 @@ can emit NaN. Models should not each re-implement the repair, so ``Forecaster.fi
 
 Decisions (each is cheap and explainable to an operator):
 
-* The step is the median positive spacing, so a few gaps or jittered samples do not change it.
+* The step is the most common spacing once snapped to a common scrape interval (or the median
+  spacing for unusual intervals), so gaps and jittered samples do not change it.
 * Samples are snapped to the nearest grid slot; several samples in one slot (duplicates or
   jitter) are averaged. NaN samples are dropped and their slots treated as gaps.
 * Gaps are filled by linear interpolation when short (up to ``max(3, 1h/step)`` slots); a longer
@@ -78,15 +79,38 @@ def infer_seasons(step: pd.Timedelta, n_obs: int, min_cycles: int = 2) -> tuple[
     return tuple(out)
 
 
+NICE_STEPS: tuple[pd.Timedelta, ...] = tuple(
+    pd.Timedelta(s)
+    for s in (
+        "1s", "2s", "5s", "10s", "15s", "20s", "30s", "1min", "2min", "5min", "10min", "15min",
+        "20min", "30min", "1h", "2h", "3h", "4h", "6h", "12h", "1D", "7D",
+    )
+)  # fmt: skip
+"""Scrape and export intervals people actually use; a jittered median snaps to one of them."""
+
+
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
-    """The median positive spacing, rounded to whole milliseconds (jitter is sub-second)."""
+    """The usual spacing: the most common one after snapping to a common scrape interval.
+
+    Scrapes jitter by a few seconds (a 5-minute series has spacings of 4:58 and 5:03), and gaps
+    make some spacings a multiple of the step, so each spacing is snapped to the nearest common
+    interval within 5% and the most frequent (ties: the shortest) wins. When most spacings are
+    not near a common interval, the median spacing, rounded to milliseconds, is used.
+    """
     ns = index.asi8
     diffs = np.diff(np.unique(ns))
     diffs = diffs[diffs > 0]
     if len(diffs) == 0:
         raise ForecastError("need at least two distinct timestamps to infer the step")
-    step_ns = int(np.median(diffs))
-    step_ns = max(1_000_000, round(step_ns / 1_000_000) * 1_000_000)
+    nice = np.array([s.value for s in NICE_STEPS], dtype=np.float64)
+    nearest = np.abs(diffs[:, np.newaxis] - nice[np.newaxis, :]) / nice[np.newaxis, :]
+    best = np.argmin(nearest, axis=1)
+    snapped = best[nearest[np.arange(len(diffs)), best] <= 0.05]
+    if 2 * len(snapped) >= len(diffs):
+        counts = np.bincount(snapped, minlength=len(nice))
+        return NICE_STEPS[int(np.argmax(counts))]  # argmax takes the first (shortest) on ties
+    median = float(np.median(diffs))
+    step_ns = max(1_000_000, round(median / 1_000_000) * 1_000_000)
     return pd.Timedelta(step_ns, unit="ns")
 
 
