@@ -95,13 +95,15 @@ class AutoForecaster(Forecaster):
         self,
         candidates: Sequence[str] | None = None,
         horizon: int | None = None,
-        n_origins: int = 12,
+        n_origins: int = 24,
+        span_days: float = 1.0,
         time_budget: float = 2.0,
         combine: bool = True,
     ) -> None:
         self.candidates = tuple(candidates) if candidates is not None else DEFAULT_CANDIDATES
         self.horizon = horizon
         self.n_origins = n_origins
+        self.span_days = span_days
         self.time_budget = time_budget
         self.combine = combine
 
@@ -137,13 +139,15 @@ class AutoForecaster(Forecaster):
         horizon = self.horizon or default_backtest_horizon(self.step_)
         horizon = max(1, min(horizon, n // 3))
         self.backtest_horizon_ = horizon
-        spacing = max(1, -(-daily // self.n_origins)) if daily else max(1, horizon // 2)
-        min_train = max(2 * daily, n - daily - horizon) if daily else max(3, n // 2)
-        if daily and n - horizon - (self.n_origins - 1) * spacing < 2 * daily:
-            min_train = 2 * daily
-        cuts = origins(n, horizon, self.n_origins, spacing, min(min_train, n - horizon))
-        if not cuts:
-            cuts = [n - horizon]
+        if daily:
+            spacing = max(1, round(self.span_days * daily / self.n_origins))
+            min_train = 2 * daily  # seasonal candidates stay seasonal at every origin
+        else:
+            spacing, min_train = max(1, horizon // 2), max(3, n // 2)
+        cuts = origins(n, horizon, self.n_origins, spacing, min_train)
+        if len(cuts) < 3:  # short history: denser origins rather than too few
+            cuts = origins(n, horizon, self.n_origins, max(1, spacing // 4), max(3, n // 2))
+        cuts = cuts or [n - horizon]
         scale = mase_scale(values, daily)
         errors: dict[str, FloatArray] = {}
         self.skipped_ = {}
