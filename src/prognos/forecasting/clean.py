@@ -97,8 +97,8 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     interval within 5% and the most frequent (ties: the shortest) wins. When most spacings are
     not near a common interval, the median spacing, rounded to milliseconds, is used.
     """
-    ns = index.asi8
-    diffs = np.diff(np.unique(ns))
+    ns = np.asarray(index.asi8, dtype=np.int64)
+    diffs = np.diff(np.unique(ns)).astype(np.float64)
     diffs = diffs[diffs > 0]
     if len(diffs) == 0:
         raise ForecastError("need at least two distinct timestamps to infer the step")
