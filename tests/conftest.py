@@ -36,3 +36,27 @@ def kube(sandbox: dict[str, Any]) -> Any:
     from prognos.sandbox.objects import api_client
 
     return api_client(Path(sandbox["kubeconfig"]))
+
+
+@pytest.fixture(scope="session")
+def crds(sandbox: dict[str, Any], kube: Any) -> None:
+    """Prognos' CRDs, installed from the same definitions ``prognos crds`` writes."""
+    from prognos.api import crds as definitions
+    from prognos.sandbox.objects import apply_crds
+
+    apply_crds(kube, [build() for build in definitions.DEFINITIONS.values()])
+
+
+@pytest.fixture(scope="session")
+def operator(
+    sandbox: dict[str, Any], crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """``prognos run`` as a subprocess against the sandbox, for the whole session."""
+    from kubehelpers import OperatorProcess
+
+    proc = OperatorProcess(sandbox, tmp_path_factory.mktemp("operator") / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

@@ -6,7 +6,7 @@ parser and sets ``func=<callable(args) -> int>``, then list the module here.
 
 from __future__ import annotations
 
-COMMAND_MODULES: tuple[str, ...] = ("sandbox", "run", "crds", "detect", "forecast", "simulate")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "sandbox", "run", "crds", "detect", "forecast", "simulate")
 
 
 class UsageError(Exception):

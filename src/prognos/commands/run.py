@@ -26,6 +26,30 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--liveness-port", type=int, default=8080)
     parser.add_argument("--liveness-host", default="0.0.0.0")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8000,
+        help="port of the operator's /metrics (0 disables)",
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        default=os.environ.get("PROGNOS_PROMETHEUS_URL"),
+        help="Prometheus to read load from (env PROGNOS_PROMETHEUS_URL)",
+    )
+    parser.add_argument(
+        "--prometheus-token-file",
+        default=os.environ.get("PROGNOS_PROMETHEUS_TOKEN_FILE"),
+        help="file holding a bearer token for Prometheus",
+    )
+    parser.add_argument(
+        "--prometheus-ca-file",
+        default=os.environ.get("PROGNOS_PROMETHEUS_CA_FILE"),
+        help="CA bundle to verify Prometheus' TLS certificate",
+    )
+    parser.add_argument(
+        "--fit-workers", type=int, default=1, help="processes for model fits (off the event loop)"
+    )
     parser.add_argument("--peering", help="Kopf peering name for active/standby replicas")
     parser.add_argument("--log-level", default=os.environ.get("PROGNOS_LOG_LEVEL", "INFO"))
     parser.add_argument(

@@ -10,11 +10,13 @@ from typing import Any
 import kopf
 
 from prognos.logs import get_logger
+from prognos.operator import metrics
+from prognos.operator.services import PrometheusSettings, Services
 
 log = get_logger("prognos.operator")
 
 #: Modules whose import registers Kopf handlers. Each capability adds its module here.
-HANDLER_MODULES: tuple[str, ...] = ()
+HANDLER_MODULES: tuple[str, ...] = ("prognos.operator.scaler",)
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,18 @@ class RunOptions:
     liveness_port: int = 8080
     peering: str | None = None
     standalone: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    metrics_port: int | None = 8000
+    fit_workers: int = 1
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings.from_env)
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Kopf settings that an operator changing production wants, set once at start."""
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Kopf settings that an operator changing production wants, and the shared services."""
+    options: RunOptions = memo["options"]
+    memo["services"] = Services.create(options.prometheus, options.fit_workers)
+    if options.metrics_port:
+        metrics.serve(options.metrics_port)
     settings.posting.level = 20  # INFO and above become Kubernetes Events
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -41,7 +49,16 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="prognos.io", key="last-handled-configuration"
     )
-    log.info("operator.configured")
+    log.info(
+        "operator.configured", prometheus=options.prometheus.url, metrics_port=options.metrics_port
+    )
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    services: Services | None = memo.get("services")
+    if services is not None:
+        services.close()
 
 
 def run(options: RunOptions) -> None:
@@ -62,6 +79,7 @@ def run(options: RunOptions) -> None:
                 namespaces=list(options.namespaces),
                 clusterwide=not options.namespaces,
                 liveness_endpoint=f"http://{options.liveness_host}:{options.liveness_port}/healthz",
+                memo=kopf.Memo(options=options),
             )
         )
     finally:

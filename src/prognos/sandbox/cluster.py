@@ -464,6 +464,22 @@ class Sandbox:
         self._save_state(state)
         return state
 
+    # ----- fault injection for tests ------------------------------------------------------
+    def stop_component(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop one component (e.g. ``prometheus``) as a fault; ``start_component`` undoes it."""
+        if not ProcessTable(self.procs_file).stop(name, sig=sig):
+            raise SandboxError(f"component {name!r} is not running")
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        table = ProcessTable(self.procs_file)
+        rec = table.restart(name)
+        st = self.state()
+        checks: dict[str, Callable[[], bool]] = {
+            "prometheus": lambda: _http_ok(f"{st['prometheus']}/-/ready"),
+            "exporter": lambda: _http_ok(f"{st['exporter']}/healthz"),
+        }
+        table.wait_ready(rec, checks.get(name, lambda: True), timeout)
+
     def status(self) -> dict[str, Any]:
         st = self.state()
         if not st:

@@ -6,7 +6,11 @@ without a seam. Runtime *overrides* (a ramp to a multiple of the base load, an e
 exist only from the moment they are set: they model events, not history.
 
 Two profiles:
-* ``seasonal``: a daily and weekly cycle with smooth noise (requests per second);
+* ``seasonal``: a daily and weekly cycle with smooth noise (requests per second), plus a daily
+  "flash sale" window: for ``SURGE_WINDOW`` seconds from ten minutes before the sandbox started
+  (same time every day), the load surges to ``surge_factor`` times every ``SURGE_EVERY`` seconds.
+  The surges are in the backfilled history, so a seasonal forecast sees each one coming while a
+  reactive autoscaler only sees it arrive: the demo and the integration tests rely on that;
 * ``trace``: replays a real load trace (``../shared/data/traces``) aligned so that the trace's
   last point is "now" and looped before its start, scaled to a target mean.
 """
@@ -23,6 +27,11 @@ import pandas as pd
 
 DAY = 86_400.0
 WEEK = 7 * DAY
+SURGE_EVERY = 360.0
+SURGE_WINDOW = 4 * 3600.0
+SURGE_RAMP_UP = 60.0
+SURGE_HOLD = 120.0
+SURGE_RAMP_DOWN = 60.0
 
 LOAD_METRIC = "prognos_demo_requests_per_second"
 ERROR_METRIC = "prognos_demo_error_ratio"
@@ -68,6 +77,7 @@ class Workload:
     weekly_amplitude: float = 0.15
     noise: float = 0.04
     seed: int = 1
+    surge_factor: float = 3.0
     trace: Path | None = None
     override: Override = field(default_factory=Override)
     _trace_values: np.ndarray | None = field(default=None, repr=False)
@@ -84,6 +94,38 @@ class Workload:
         self._trace_step = float((stamps.iloc[1] - stamps.iloc[0]).total_seconds())
         self._trace_values = values * (self.mean / float(np.nanmean(values)))
 
+    def surge_window_start(self) -> float:
+        """Second of the day the daily surge window opens: ten minutes before the anchor."""
+        return (self.anchor - 600.0) % DAY
+
+    def surge_multiplier(self, t: float) -> float:
+        """1 outside surges; ramps to ``surge_factor``, holds, ramps back (piecewise linear)."""
+        if self.surge_factor == 1.0 or self.profile != "seasonal":
+            return 1.0
+        into_window = (t - self.surge_window_start()) % DAY
+        if into_window >= SURGE_WINDOW:
+            return 1.0
+        phase = into_window % SURGE_EVERY
+        extra = self.surge_factor - 1.0
+        if phase < SURGE_RAMP_UP:
+            return 1.0 + extra * phase / SURGE_RAMP_UP
+        phase -= SURGE_RAMP_UP
+        if phase < SURGE_HOLD:
+            return self.surge_factor
+        phase -= SURGE_HOLD
+        if phase < SURGE_RAMP_DOWN:
+            return self.surge_factor - extra * phase / SURGE_RAMP_DOWN
+        return 1.0
+
+    def next_surge(self, after: float) -> float:
+        """Unix time of the first surge start at or after ``after``."""
+        into_window = (after - self.surge_window_start()) % DAY
+        if into_window < SURGE_WINDOW:
+            offset = math.ceil(into_window / SURGE_EVERY) * SURGE_EVERY
+            if offset < SURGE_WINDOW:
+                return after + (offset - into_window)
+        return after + (DAY - into_window)
+
     def base_load(self, t: float) -> float:
         """Load at unix time ``t`` without overrides."""
         if self.profile == "trace" and self.trace is not None:
@@ -97,7 +139,7 @@ class Workload:
         weekly = math.cos(2 * math.pi * ((t % WEEK) / WEEK))
         level = 1.0 + self.daily_amplitude * daily + self.weekly_amplitude * weekly
         level += self.noise * _noise(t, self.seed)
-        return max(0.0, self.mean * level)
+        return max(0.0, self.mean * level * self.surge_multiplier(t))
 
     def load(self, t: float) -> float:
         return self.base_load(t) * self.override.multiplier(t)

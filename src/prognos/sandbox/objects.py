@@ -77,3 +77,52 @@ def create_demo_workloads(api: Any, namespace: str, names: list[str]) -> None:
     _create(core.create_namespace, {"metadata": {"name": namespace}})
     for name in names:
         _create(apps.create_namespaced_deployment, namespace, demo_deployment(namespace, name))
+
+
+def apply_crds(api: Any, definitions: list[dict[str, Any]], timeout: float = 30.0) -> None:
+    """Create or update CRDs and wait until the apiserver serves them (Established)."""
+    import time
+
+    ext: Any = k8s.ApiextensionsV1Api(api)  # accepts plain dict bodies at runtime
+    for crd in definitions:
+        name = crd["metadata"]["name"]
+        try:
+            current = ext.read_custom_resource_definition(name)
+            crd = {
+                **crd,
+                "metadata": {
+                    **crd["metadata"],
+                    "resourceVersion": current.metadata.resource_version,
+                },
+            }
+            ext.replace_custom_resource_definition(name, crd)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            ext.create_custom_resource_definition(crd)
+    deadline = time.monotonic() + timeout
+    for crd in definitions:
+        name = crd["metadata"]["name"]
+        while True:
+            conds = ext.read_custom_resource_definition(name).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conds):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not established within {timeout}s")
+            time.sleep(0.2)
+
+
+def apply_manifest(kubeconfig: Path, path: Path) -> None:
+    """``kubectl apply -f`` through the sandbox's own kubectl (server-side validation)."""
+    import subprocess
+
+    from prognos.sandbox import tools
+
+    proc = subprocess.run(
+        [str(tools.binary("kubectl")), f"--kubeconfig={kubeconfig}", "apply", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"kubectl apply -f {path} failed: {proc.stderr.strip()}")

@@ -44,6 +44,7 @@ class ProcRecord:
     pid: int
     argv0: str
     log: str
+    argv: tuple[str, ...] = ()
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -90,7 +91,9 @@ class ProcessTable:
         self.records: list[ProcRecord] = []
         if path.exists():
             data = json.loads(path.read_text() or "[]")
-            self.records = [ProcRecord(**item) for item in data]
+            self.records = [
+                ProcRecord(**{**item, "argv": tuple(item.get("argv", ()))}) for item in data
+            ]
 
     def _save(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -123,7 +126,9 @@ class ProcessTable:
                 )
             except OSError as exc:
                 raise ComponentError(name, f"could not be started: {exc}", log) from exc
-        rec = ProcRecord(name=name, pid=proc.pid, argv0=str(argv[0]), log=str(log))
+        rec = ProcRecord(
+            name=name, pid=proc.pid, argv0=str(argv[0]), log=str(log), argv=tuple(argv)
+        )
         self.records = [r for r in self.records if r.name != name] + [rec]
         self._save()
         return rec
@@ -144,6 +149,29 @@ class ProcessTable:
                     rec.name, f"was not {what} within {timeout:.0f}s", Path(rec.log)
                 )
             time.sleep(0.25)
+
+    def stop(self, name: str, grace: float = 10.0, sig: int = signal.SIGTERM) -> bool:
+        """Stop one process (kept in the table so ``restart`` can bring it back)."""
+        rec = self.get(name)
+        if rec is None or not is_alive(rec):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rec.pid, sig)
+        deadline = time.monotonic() + grace
+        while is_alive(rec) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if is_alive(rec):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(rec.pid, signal.SIGKILL)
+        return True
+
+    def restart(self, name: str) -> ProcRecord:
+        """Start a recorded process again with the same command line and log."""
+        rec = self.get(name)
+        if rec is None or not rec.argv:
+            raise KeyError(f"no restartable process {name!r}")
+        self.stop(name)
+        return self.spawn(name, rec.argv, Path(rec.log))
 
     def stop_all(self, grace: float = 10.0) -> list[str]:
         """SIGTERM every recorded process (newest first), SIGKILL stragglers; return names."""

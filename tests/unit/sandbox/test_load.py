@@ -15,10 +15,28 @@ from prognos.sandbox.load import (
 )
 
 
-def test_seasonal_load_is_a_deterministic_function_of_time():
-    a, b = Workload(name="web", anchor=0.0), Workload(name="web", anchor=123.0)
+def test_seasonal_load_is_a_deterministic_function_of_time_and_anchor():
+    # Backfill and exporter are separate processes: equal inputs must give equal loads.
+    a, b = (
+        Workload(name="web", anchor=1_700_000_000.0),
+        Workload(name="web", anchor=1_700_000_000.0),
+    )
     for t in (0.0, 1_700_000_000.0, 1_700_003_600.5):
         assert a.load(t) == b.load(t)
+
+
+def test_surges_recur_daily_so_history_predicts_them():
+    anchor = 1_700_000_000.0
+    wl = Workload(name="web", anchor=anchor)
+    start = wl.next_surge(anchor + 30)
+    assert anchor <= start <= anchor + 360
+    peak = start + 90
+    assert wl.surge_multiplier(peak) == pytest.approx(3.0)
+    assert wl.surge_multiplier(start - 1) == 1.0
+    for days in (1, 3, 7):
+        assert wl.surge_multiplier(peak - days * DAY) == pytest.approx(3.0)
+    # Outside the daily window there are no surges.
+    assert all(wl.surge_multiplier(anchor + 6 * 3600 + k * 30) == 1.0 for k in range(40))
 
 
 def test_seasonal_load_has_a_daily_cycle():

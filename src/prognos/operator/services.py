@@ -1,0 +1,77 @@
+"""Runtime services shared by handlers, kept in Kopf's ``memo`` instead of module globals.
+
+Built once at start-up: the Kubernetes client (in-cluster or kubeconfig), the Prometheus source,
+and a process pool for model fits so that a Prophet or AutoARIMA fit never blocks the event
+loop nor holds the GIL of the process that serves watches and probes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from prognos.metrics import PrometheusSource
+from prognos.remediation.kube import Kube
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    url: str
+    bearer_token_file: str | None = None
+    ca_file: str | None = None
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> PrometheusSettings:
+        return cls(
+            url=os.environ.get("PROGNOS_PROMETHEUS_URL", "http://localhost:9090"),
+            bearer_token_file=os.environ.get("PROGNOS_PROMETHEUS_TOKEN_FILE") or None,
+            ca_file=os.environ.get("PROGNOS_PROMETHEUS_CA_FILE") or None,
+            timeout_s=float(os.environ.get("PROGNOS_PROMETHEUS_TIMEOUT", "10")),
+        )
+
+    def source(self) -> PrometheusSource:
+        token = None
+        if self.bearer_token_file:
+            token = Path(self.bearer_token_file).read_text().strip()
+        return PrometheusSource(
+            self.url, bearer_token=token, ca_file=self.ca_file, timeout_s=self.timeout_s
+        )
+
+
+def kube_api_client() -> Any:
+    """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config."""
+    configuration = k8s.Configuration()
+    try:
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.retries = 1
+    return k8s.ApiClient(configuration)
+
+
+@dataclass
+class Services:
+    kube: Kube
+    prometheus: PrometheusSource
+    fit_pool: Executor
+
+    @classmethod
+    def create(cls, prom: PrometheusSettings, fit_workers: int) -> Services:
+        # forkserver: the operator process has threads (client pools), fork would copy locks.
+        ctx = multiprocessing.get_context("forkserver")
+        return cls(
+            kube=Kube(kube_api_client()),
+            prometheus=prom.source(),
+            fit_pool=ProcessPoolExecutor(max_workers=max(1, fit_workers), mp_context=ctx),
+        )
+
+    def close(self) -> None:
+        self.fit_pool.shutdown(wait=False, cancel_futures=True)
