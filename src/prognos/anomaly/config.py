@@ -97,7 +97,7 @@ class DetectorConfig:
     fire_above: float = 0.5
     clear_below: float = 0.25
     clear_for: timedelta | None = None
-    rearm_after: timedelta = timedelta(minutes=30)
+    rearm_after: timedelta = timedelta(hours=2)
     step: timedelta | None = None
 
     def __post_init__(self) -> None:

@@ -23,6 +23,7 @@ is followed after about half of ``LEVEL_WINDOW`` and the alert then clears.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -38,9 +39,12 @@ from prognos.anomaly.scorers.base import (
 )
 
 PHASE_TOLERANCE = 600.0
-LEVEL_WINDOW = 7200.0
+LEVEL_WINDOW = 4 * 3600.0
+SUSTAIN_WINDOW = 1800.0
+SUSTAIN_FACTOR = 0.5
+COLD_POINTS = 3
 SPREAD_WINDOW = 86400.0
-MIN_SEASONAL_SAMPLES = 3
+MIN_SEASONS = 2
 
 
 class ForecastBandScorer(Scorer):
@@ -58,52 +62,72 @@ class ForecastBandScorer(Scorer):
                 tolerance=PHASE_TOLERANCE,
             )
         )
-        self.recent = Ring(self.points(LEVEL_WINDOW))
+        self.last: deque[float] = deque(maxlen=COLD_POINTS)
+        self.cold_residuals = Ring(self.points(SPREAD_WINDOW))
+        self._seasons_seen = 0.0
         self.level = Ring(self.points(LEVEL_WINDOW))
         self.residuals = Ring(self.points(SPREAD_WINDOW))
         self.noise = NoiseScale(self.points(3600.0))
+        self.sustain: deque[float] = deque(maxlen=max(2, self.points(SUSTAIN_WINDOW)))
 
-    def forecast(self, t: float) -> tuple[float, float]:
-        """(profile value, forecast) for time ``t`` from the points before it."""
-        if self.seasonal is not None:
-            samples = self.seasonal.same_phase(t)
-            if len(samples) >= MIN_SEASONAL_SAMPLES:
-                profile = float(np.median(samples))
-                offset = float(np.median(self.level.values())) if len(self.level) else 0.0
-                return profile, profile + offset
-        if len(self.recent) == 0:
-            return math.nan, math.nan
-        center = float(np.median(self.recent.values()))
-        return center, center
-
-    def spread(self) -> float:
-        _, scale = robust_center_scale(self.residuals.values())
-        floor = self.noise.scale()
-        return floor if math.isnan(scale) else max(scale, floor)
+    def profile(self, t: float) -> float:
+        """The seasonal profile at ``t`` (NaN before one season of history)."""
+        if self.seasonal is None:
+            return math.nan
+        samples = self.seasonal.same_phase(t)
+        if len(samples) < self.seasonal.samples_per_season:
+            return math.nan
+        self._seasons_seen = len(samples) / self.seasonal.samples_per_season
+        return float(np.median(samples))
 
     def update(self, t: float, value: float) -> Evidence:
-        profile, expected = self.forecast(t)
-        sigma = self.spread()
+        self._seasons_seen = 0.0
+        profile = self.profile(t)
+        seasonal_expected = math.nan
+        if not math.isnan(profile):
+            offset = float(np.median(self.level.values())) if len(self.level) else 0.0
+            seasonal_expected = profile + offset
+        cold_expected = float(np.median(list(self.last))) if len(self.last) else math.nan
+        if self._seasons_seen >= MIN_SEASONS:
+            expected, sigma = seasonal_expected, self.spread(self.residuals)
+        else:
+            expected, sigma = cold_expected, self.spread(self.cold_residuals)
         if self.seen >= MIN_POINTS and not math.isnan(expected):
-            deviation = (value - expected) / (self.z * sigma)
+            standard = directional((value - expected) / sigma, self.config.direction)
+            self.sustain.append(min(standard, 3.0 * self.z))
+            excess = standard / self.z
+            if len(self.sustain) == self.sustain.maxlen:
+                trimmed = sorted(self.sustain)[:-1]
+                rms = math.sqrt(sum(x * x for x in trimmed) / len(trimmed))
+                excess = max(excess, rms / (SUSTAIN_FACTOR * self.z))
             evidence = Evidence(
-                score=score_from_excess(directional(deviation, self.config.direction)),
+                score=score_from_excess(excess),
                 expected=expected,
                 lower=expected - self.z * sigma,
                 upper=expected + self.z * sigma,
             )
         else:
             evidence = Evidence(score=0.0)
-        if not math.isnan(expected):
-            limit = self.z * sigma
-            residual = value - expected
-            if len(self.residuals) >= MIN_POINTS:
-                residual = min(max(residual, -limit), limit)
-            self.residuals.push(residual)
+        if not math.isnan(seasonal_expected):
+            self._push_residual(self.residuals, value - seasonal_expected)
             self.level.push(value - profile)
+        if not math.isnan(cold_expected):
+            self._push_residual(self.cold_residuals, value - cold_expected)
         self._learn(t, value, evidence)
         self.seen += 1
         return evidence
+
+    def spread(self, residuals: Ring) -> float:
+        _, scale = robust_center_scale(residuals.values())
+        floor = self.noise.scale()
+        return floor if math.isnan(scale) else max(scale, floor)
+
+    def _push_residual(self, residuals: Ring, residual: float) -> None:
+        # Clip to the band once the spread is known, so anomalies do not widen their own band.
+        if len(residuals) >= MIN_POINTS:
+            limit = self.z * self.spread(residuals)
+            residual = min(max(residual, -limit), limit)
+        residuals.push(residual)
 
     def _score(self, t: float, value: float) -> Evidence:  # pragma: no cover - see update
         raise NotImplementedError
@@ -111,5 +135,5 @@ class ForecastBandScorer(Scorer):
     def _learn(self, t: float, value: float, evidence: Evidence) -> None:
         if self.seasonal is not None:
             self.seasonal.push(t, value)
-        self.recent.push(value)
+        self.last.append(value)
         self.noise.push(value)

@@ -1,6 +1,6 @@
 """Rate of change: how unusual the change over the last few minutes is.
 
-The change ``v[t] - v[t - lag]`` (lag: 5 minutes, at least one step) is compared with the same
+The change ``v[t] - v[t - lag]`` (lag: 15 minutes, at least one step, so a jump shows in several consecutive changes and survives persistence) is compared with the same
 change over the last day by median and MAD. It reacts to sudden jumps and drops whatever the
 level, and is blind to slow drifts — which is why ``auto`` does not rely on it alone.
 """
@@ -19,7 +19,7 @@ from prognos.anomaly.scorers.base import (
     score_from_excess,
 )
 
-LAG = 300.0
+LAG = 900.0
 HISTORY = 86400.0
 
 
