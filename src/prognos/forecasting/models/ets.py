@@ -7,7 +7,8 @@ in about 15 s with convergence warnings, and its optimiser occasionally diverges
   Holt-Winters;
 * longer seasons (5-minute data: 288, and any weekly season) are removed first with the seasonal
   profile of :mod:`seasonal_ar`, and a damped Holt model is fitted to what remains;
-* only the last ``max_obs`` points are used (old history adds fit time, not accuracy);
+* only the last ``max_obs`` points are used (old history adds fit time, not accuracy), and start
+  values come from statsmodels' heuristic rather than the optimiser (2-3x faster);
 * a fit that raises, or a forecast that is non-finite or leaves a wide band around the history,
   is replaced by seasonal naive and ``reason_`` says so.
 """
@@ -58,6 +59,10 @@ class HoltWinters(Forecaster):
         elif self.seasons_:
             y, self.decomposition_ = deseasonalise(y, self.seasons_, self.daily_season_)
         trend = "add" if len(y) >= 10 else None
+        # The heuristic start values (statsmodels' decomposition of the first cycles) make the fit
+        # 2-3x faster than optimising them, at equal accuracy on our traces; it needs 10 points
+        # plus two half-seasons.
+        heuristic = len(y) >= 10 + 2 * ((season or 0) // 2)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -67,7 +72,7 @@ class HoltWinters(Forecaster):
                     damped_trend=self.damped and trend is not None,
                     seasonal="add" if season else None,
                     seasonal_periods=season,
-                    initialization_method="estimated",
+                    initialization_method="heuristic" if heuristic else "estimated",
                 )
                 self.result_ = model.fit()
             self.sigma_ = residual_sigma(np.asarray(self.result_.resid, dtype=np.float64))
