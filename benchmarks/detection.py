@@ -174,7 +174,8 @@ def run_suite(config: DetectorConfig, details: bool) -> SuiteResult:
     ]
     bases += [(synthetic(seed), False) for seed in range(4)]
     result = SuiteResult(delays=[], by_kind={k: [0, 0] for k in KINDS})
-    assert result.delays is not None and result.by_kind is not None
+    assert result.delays is not None
+    assert result.by_kind is not None
     for clean, is_real in bases:
         injected, events = inject(clean, rng)
         fired, _ = onsets(injected, config)
@@ -233,33 +234,43 @@ def main(argv: list[str] | None = None) -> int:
         spec["for"] = args.for_
     config = config_from_spec(spec)
     started = time.perf_counter()
-    print(f"detector={config.detector} sensitivity={config.sensitivity} "
-          f"z={config.z_threshold:g} for={config.for_} rearm={config.rearm_after}")
+    print(
+        f"detector={config.detector} sensitivity={config.sensitivity} "
+        f"z={config.z_threshold:g} for={config.for_} rearm={config.rearm_after}"
+    )
     s = run_suite(config, args.details)
-    assert s.delays is not None and s.by_kind is not None
+    assert s.delays is not None
+    assert s.by_kind is not None
     precision = s.detected / max(1, s.detected + s.false_positives)
     recall = s.detected / max(1, s.events)
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
     print("\nLabelled suite (3 real 5-min traces + 4 synthetic, injected faults)")
-    print(f"  events {s.events}  detected {s.detected}  false positives {s.false_positives}"
-          f"  onsets on real events already in the trace {s.real}")
+    print(
+        f"  events {s.events}  detected {s.detected}  false positives {s.false_positives}"
+        f"  onsets on real events already in the trace {s.real}"
+    )
     print(f"  precision {precision:.3f}  recall {recall:.3f}  F1 {f1:.3f}")
     if s.delays:
         d = np.array(s.delays)
-        print(f"  detection delay (min): median {np.median(d):.0f}  p90 "
-              f"{np.percentile(d, 90):.0f}  max {d.max():.0f}")
-    print("  recall by kind: " + "  ".join(
-        f"{k} {v[1]}/{v[0]}" for k, v in s.by_kind.items()))
+        print(
+            f"  detection delay (min): median {np.median(d):.0f}  p90 "
+            f"{np.percentile(d, 90):.0f}  max {d.max():.0f}"
+        )
+    print("  recall by kind: " + "  ".join(f"{k} {v[1]}/{v[0]}" for k, v in s.by_kind.items()))
     print("\nClean traces (every onset counted as a false alarm)")
     total_days = total_alarms = 0.0
     for name, days, alarms in run_clean(config, args.details):
-        print(f"  {name:28s} {days:5.1f} days  {alarms:3d} alarms  "
-              f"{alarms / days:.2f}/day  {7 * alarms / days:.2f}/week")
+        print(
+            f"  {name:28s} {days:5.1f} days  {alarms:3d} alarms  "
+            f"{alarms / days:.2f}/day  {7 * alarms / days:.2f}/week"
+        )
         if name in FIVE_MIN:
             total_days += days
             total_alarms += alarms
-    print(f"  all 5-minute traces          {total_days:5.1f} days  {int(total_alarms):3d} alarms  "
-          f"{7 * total_alarms / total_days:.2f}/week")
+    print(
+        f"  all 5-minute traces          {total_days:5.1f} days  {int(total_alarms):3d} alarms  "
+        f"{7 * total_alarms / total_days:.2f}/week"
+    )
     print(f"\n({time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -76,5 +76,5 @@ def test_pending_state_before_firing():
     [{"for_points": 0}, {"for_points": 4, "within_points": 3}, {"clear_below": 0.6}],
 )
 def test_bad_gate_arguments(kw):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need"):
         gate(**kw)

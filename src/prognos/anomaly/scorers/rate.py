@@ -1,7 +1,8 @@
 """Rate of change: how unusual the change over the last few minutes is.
 
-The change ``v[t] - v[t - lag]`` (lag: 15 minutes, at least one step, so a jump shows in several consecutive changes and survives persistence) is compared with the same
-change over the last day by median and MAD. It reacts to sudden jumps and drops whatever the
+The change ``v[t] - v[t - lag]`` is compared with the same change over the last day by median
+and MAD. The lag is 15 minutes (at least one step) so that a jump shows in several consecutive
+changes and survives persistence. It reacts to sudden jumps and drops whatever the
 level, and is blind to slow drifts — which is why ``auto`` does not rely on it alone.
 """
 
