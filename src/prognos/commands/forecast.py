@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -127,6 +128,12 @@ def _plan(args: argparse.Namespace) -> list[Job]:
 
 def _run_job(job: Job) -> Outcome:
     """Worker: never raises; every failure becomes a one-line ``Outcome.error``."""
+    with warnings.catch_warnings():  # library numeric warnings would break one-line output
+        warnings.simplefilter("ignore")
+        return _forecast_file(job)
+
+
+def _forecast_file(job: Job) -> Outcome:
     from prognos.forecasting import ForecastError, make_forecaster, read_series
 
     try:

@@ -14,6 +14,7 @@ ARIMA or Theta with a 288-step season is slow or fails), and history is capped a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -57,7 +58,9 @@ class _StatsforecastModel(Forecaster):
         elif self.seasons_:
             y, self.decomposition_ = deseasonalise(y, self.seasons_, self.daily_season_)
         try:
-            self.model_ = self._make(season).fit(y)
+            with warnings.catch_warnings():  # numeric warnings on short or flat series
+                warnings.simplefilter("ignore")
+                self.model_ = self._make(season).fit(y)
         except Exception as exc:  # statsforecast raises ValueError, LinAlgError, ...
             self.model_ = None
             self.reason_ = f"{self.name}: fit failed ({type(exc).__name__}); using seasonal naive"
@@ -65,7 +68,9 @@ class _StatsforecastModel(Forecaster):
     def _predict(self, horizon: int, levels: tuple[float, ...]) -> tuple[FloatArray, Bands]:
         if self.model_ is not None:
             keys = [_level_key(lv) for lv in levels]
-            out = self.model_.predict(h=horizon, level=[k[0] for k in keys])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = self.model_.predict(h=horizon, level=[k[0] for k in keys])
             mean = np.asarray(out["mean"], dtype=np.float64)
             seasonal = np.zeros(horizon)
             if self.decomposition_ is not None:
@@ -120,14 +125,17 @@ class MstlForecaster(_StatsforecastModel):
         y = values[-self.max_obs :]
         self.history_ = y
         self.decomposition_ = None
+        if not seasons:
+            self.reason_ = "mstl: under two seasons of history; AutoETS without season"
         try:
-            if seasons:
-                self.model_ = MSTL(
-                    season_length=seasons, trend_forecaster=AutoETS(model="ZZN")
-                ).fit(y)
-            else:
-                self.reason_ = "mstl: under two seasons of history; AutoETS without season"
-                self.model_ = AutoETS(model="ZZN").fit(y)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if seasons:
+                    self.model_ = MSTL(
+                        season_length=seasons, trend_forecaster=AutoETS(model="ZZN")
+                    ).fit(y)
+                else:
+                    self.model_ = AutoETS(model="ZZN").fit(y)
         except Exception as exc:
             self.model_ = None
             self.reason_ = f"mstl: fit failed ({type(exc).__name__}); using seasonal naive"
