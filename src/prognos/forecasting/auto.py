@@ -90,6 +90,7 @@ class AutoForecaster(Forecaster):
     scale_: FloatArray
     multipliers_: dict[float, float]
     backtest_horizon_: int
+    calibrated_: bool
 
     def __init__(
         self,
@@ -167,7 +168,7 @@ class AutoForecaster(Forecaster):
                 e[i] = values[o : o + horizon] - fc.mean
             done = ~np.isnan(e).any(axis=1)
             if done.sum() >= min(3, len(cuts)):
-                errors[label] = e[done] if done.all() else e
+                errors[label] = e  # rows = origins; NaN rows (cut off by budget) are ignored
         self.scores_ = {
             k: float(np.nanmean(np.abs(v)) / scale) if scale > 0 else float(np.nanmean(np.abs(v)))
             for k, v in errors.items()
@@ -185,15 +186,16 @@ class AutoForecaster(Forecaster):
             self.members_ = [Naive().fit_prepared(prep)]
             chosen = ("naive",)
         self.chosen_ = chosen
-        self.scale_ = calibrate_scale(chosen_err) if chosen_err.size else np.zeros(horizon)
+        # Without any backtest errors (everything failed) there is nothing to calibrate on: the
+        # fallback model's own band is used rather than an invented zero-width one.
+        self.calibrated_ = bool(np.isfinite(chosen_err).any())
+        self.scale_ = calibrate_scale(chosen_err) if self.calibrated_ else np.zeros(horizon)
         self.multipliers_ = conformal_quantiles(chosen_err, self.scale_, CALIBRATED_LEVELS)
         self.reason_ = self._explain(n)
 
     def _select(self, errors: dict[str, FloatArray]) -> tuple[tuple[str, ...], FloatArray]:
         if not errors:
             return ("naive",), np.zeros((0, 0))
-        rows = min(len(v) for v in errors.values())
-        errors = {k: v[-rows:] for k, v in errors.items()}
         ranked = sorted(errors, key=lambda k: float(np.nanmean(np.abs(errors[k]))))
         best: tuple[str, ...] = (ranked[0],)
         best_err = errors[ranked[0]]
@@ -225,6 +227,9 @@ class AutoForecaster(Forecaster):
         return " ".join(parts)
 
     def _predict(self, horizon: int, levels: tuple[float, ...]) -> tuple[FloatArray, Bands]:
+        if not self.calibrated_:
+            fc = self.members_[0].predict(horizon, levels)
+            return fc.mean, {lv: (fc.lower[lv], fc.upper[lv]) for lv in levels}
         means = [m.predict(horizon, (0.8,)).mean for m in self.members_]
         mean: FloatArray = np.mean(means, axis=0)
         scale = extend_scale(self.scale_, horizon)

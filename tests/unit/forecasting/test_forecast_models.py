@@ -171,7 +171,9 @@ def test_auto_survives_failing_candidates(monkeypatch):
     assert model.chosen_ == ("naive",)
     assert "linear" in model.skipped_
     model = AutoForecaster(candidates=("linear",)).fit(seasonal_load(3))
-    assert model.predict(5).mean.shape == (5,)  # everything failed: naive fallback
+    fc = model.predict(5)  # everything failed: naive fallback with naive's own band
+    assert model.chosen_ == ("naive",)
+    assert np.all(fc.upper[0.8] - fc.lower[0.8] > 0)
 
 
 def test_constant_series_gives_a_flat_zero_width_forecast():
