@@ -121,8 +121,10 @@ class MstlForecaster(_StatsforecastModel):
         from statsforecast.models import MSTL, AutoETS
 
         self.fallback_ = SeasonalNaive().fit_values_like(self, values)
-        seasons = [m for m in self.seasons_ if 2 * m <= min(len(values), self.max_obs)]
-        y = values[-self.max_obs :]
+        # Cap history, but never below two days: MSTL needs two cycles of the daily season.
+        keep = min(len(values), max(self.max_obs, 2 * min(self.seasons_, default=0)))
+        seasons = [m for m in self.seasons_ if 2 * m <= keep]
+        y = values[-keep:]
         self.history_ = y
         self.decomposition_ = None
         if not seasons:
