@@ -31,11 +31,19 @@ import numpy as np
 from prognos.forecasting import read_series
 from prognos.scaling import Behavior, ForecastConfig, ScalerConfig
 from prognos.scaling.config import default_scale_down
-from prognos.sim.replay import ReplayOptions, compare, series_step
+from prognos.sim.replay import ReplayOptions, compare, default_interval, series_step
 
 TARGETS = {"under_provisioned_minutes": 0.5, "pod_minutes": 1.0, "scaling_actions": 1.0}
 TICK_BUDGET_MS = 20.0
 STARTUP = timedelta(minutes=2)
+
+
+def horizon(step: timedelta, args: argparse.Namespace) -> timedelta:
+    """Capacity asked for now is ready after start-up and must then last until the next
+    decision's capacity is ready: start-up plus one decision interval (``--horizon step`` adds
+    a whole row step instead)."""
+    interval = default_interval(step)
+    return STARTUP + (step if args.horizon == "step" else interval)
 
 
 def prognos_config(series: Any, args: argparse.Namespace) -> ScalerConfig:
@@ -51,9 +59,7 @@ def prognos_config(series: Any, args: argparse.Namespace) -> ScalerConfig:
         ),
         forecast=ForecastConfig(
             model=args.model,
-            # Capacity asked for now is ready after start-up; the row that shows the load
-            # arrives one step late: provision for both.
-            horizon=STARTUP + step,
+            horizon=horizon(step, args),
             quantile=args.quantile,
             refit_interval=timedelta(hours=1),
             history=timedelta(days=14),
@@ -85,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--traces", default="../shared/data/traces", type=Path)
     parser.add_argument("--model", default="auto")
-    parser.add_argument("--quantile", type=float, default=0.9)
+    parser.add_argument("--quantile", type=float, default=0.8)
     parser.add_argument("--down-window", type=int, default=300)
     parser.add_argument("--tolerance", type=float, default=0.1)
+    parser.add_argument("--horizon", choices=("interval", "step"), default="interval")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     files = sorted(args.traces.glob("*.csv"))
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         results = list(pool.map(run_trace, files, [args] * len(files)))
     print(
         f"model={args.model} quantile={args.quantile} down-window={args.down_window}s "
-        f"tolerance={args.tolerance} startup=2m warm-up=2d"
+        f"tolerance={args.tolerance} horizon=startup+{args.horizon} startup=2m warm-up=2d"
     )
     header = (
         f"{'trace':<28}{'under min':>16}{'pod-min':>18}{'actions':>14}"
