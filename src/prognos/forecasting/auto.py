@@ -141,7 +141,10 @@ class AutoForecaster(Forecaster):
         horizon = max(1, min(horizon, n // 3))
         self.backtest_horizon_ = horizon
         if daily:
-            spacing = max(1, round(self.span_days * daily / self.n_origins))
+            # Over the last day, or two horizons when longer (hourly data, 48 steps ahead), so the
+            # errors used for calibration do not all come from one overlapping window.
+            span = max(self.span_days * daily, 2.0 * horizon)
+            spacing = max(1, round(span / self.n_origins))
             min_train = 2 * daily  # seasonal candidates stay seasonal at every origin
         else:
             spacing, min_train = max(1, horizon // 2), max(3, n // 2)
