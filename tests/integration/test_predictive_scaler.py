@@ -63,7 +63,28 @@ def replicas(kube: Any, ns: str, name: str) -> int:
 def test_scales_up_before_the_surge_crosses_capacity(kube, namespace, operator, sandbox):
     apps = k8s.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, demo_deployment(namespace, "shop", replicas=2))
-    create_psc(kube, namespace, "shop", spec("shop"))
+    # Surges come every 6 minutes with 2 quiet minutes between them: a 1-minute horizon and no
+    # down-stabilization let the scaler come down in the gap, so the next rise is observable.
+    quick_down = {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+    }
+    create_psc(
+        kube,
+        namespace,
+        "shop",
+        spec(
+            "shop",
+            forecast={
+                "model": "seasonal-naive",
+                "horizon": "1m",
+                "history": "3d",
+                "quantile": "0.9",
+                "refitInterval": "30m",
+            },
+            behavior={"scaleDown": quick_down},
+        ),
+    )
     wait_for(
         lambda: (
             condition(get_psc(kube, namespace, "shop"), "ForecastReady").get("status") == "True"
@@ -73,10 +94,10 @@ def test_scales_up_before_the_surge_crosses_capacity(kube, namespace, operator, 
     )
 
     web = Workload(name="web", anchor=sandbox["anchor"])
-    horizon = 180.0
-    # A surge far enough ahead that the scaler can have settled at the pre-surge level.
-    surge = web.next_surge(time.time() + horizon + 45)
-    settle = surge - horizon - 20
+    horizon = 60.0
+    # A surge far enough ahead that the scaler can have settled at the quiet level in the gap.
+    surge = web.next_surge(time.time() + horizon + 30)
+    settle = surge - horizon - 15
     time.sleep(max(0.0, settle - time.time()))
     before = replicas(kube, namespace, "shop")
     capacity = before * TARGET

@@ -6,7 +6,15 @@ parser and sets ``func=<callable(args) -> int>``, then list the module here.
 
 from __future__ import annotations
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "sandbox", "run", "crds", "detect", "forecast", "simulate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "run",
+    "sandbox",
+    "forecast",
+    "detect",
+    "simulate",
+    "crds",
+)
 
 
 class UsageError(Exception):

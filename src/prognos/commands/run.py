@@ -69,9 +69,17 @@ def run(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = str(args.kubeconfig)
     if not 0 < args.liveness_port < 65536:
         raise UsageError("--liveness-port must be between 1 and 65535")
+    if args.prometheus_url is None:
+        raise UsageError("--prometheus-url (or PROGNOS_PROMETHEUS_URL) is required")
+    for path in (args.prometheus_token_file, args.prometheus_ca_file):
+        if path and not Path(path).is_file():
+            raise UsageError(f"{path} does not exist")
+    if args.fit_workers < 1:
+        raise UsageError("--fit-workers must be at least 1")
     logs.configure(args.log_level, args.log_format)
     from prognos.operator.app import RunOptions
     from prognos.operator.app import run as run_operator
+    from prognos.operator.services import PrometheusSettings
 
     run_operator(
         RunOptions(
@@ -79,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
             liveness_host=args.liveness_host,
             liveness_port=args.liveness_port,
             peering=args.peering,
+            metrics_port=args.metrics_port or None,
+            fit_workers=args.fit_workers,
+            prometheus=PrometheusSettings(
+                url=args.prometheus_url,
+                bearer_token_file=args.prometheus_token_file,
+                ca_file=args.prometheus_ca_file,
+            ),
         )
     )
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -47,6 +48,17 @@ def _labels(result: list[dict[str, Any]]) -> str:
     return "; ".join(
         "{" + ",".join(f'{k}="{v}"' for k, v in sorted(r.get("metric", {}).items())) + "}"
         for r in result[:3]
+    )
+
+
+def _is_timeout(exc: requests.RequestException) -> bool:
+    """A timeout, also when urllib3's retry wrapped it into a ConnectionError(MaxRetryError)."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # urllib3 derives NewConnectionError (connection refused) from ConnectTimeoutError.
+    return isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+        reason, urllib3.exceptions.NewConnectionError
     )
 
 
@@ -83,16 +95,18 @@ class PrometheusSource:
             result = fn(*args, **kwargs)
         except PrometheusApiClientException as exc:
             raise MetricsError("QueryFailed", f"Prometheus rejected the query: {exc}") from exc
-        except requests.Timeout as exc:
-            raise MetricsError(
-                "PrometheusTimeout", f"Prometheus at {self.url} did not answer in time"
-            ) from exc
+        except ValueError as exc:
+            # Before RequestException: requests' JSONDecodeError is both, and a body that is
+            # not JSON (a proxy's HTML page, garbage) is a bad answer, not an unreachable server.
+            raise MetricsError("InvalidResponse", f"Prometheus sent garbage: {exc}") from exc
         except requests.RequestException as exc:
+            if _is_timeout(exc):
+                raise MetricsError(
+                    "PrometheusTimeout", f"Prometheus at {self.url} did not answer in time"
+                ) from exc
             raise MetricsError(
                 "PrometheusUnreachable", f"cannot reach Prometheus at {self.url}: {exc}"
             ) from exc
-        except ValueError as exc:  # a body that is not JSON: a proxy page, garbage
-            raise MetricsError("InvalidResponse", f"Prometheus sent garbage: {exc}") from exc
         if not isinstance(result, list):
             raise MetricsError("InvalidResponse", "Prometheus answer is not a vector or matrix")
         return result

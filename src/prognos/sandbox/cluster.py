@@ -45,6 +45,7 @@ DEMO_NAMESPACE = "demo"
 HISTORY_DAYS = 8
 HISTORY_STEP_S = 60.0
 SCRAPE_INTERVAL = "5s"
+SCRAPE_JOB = "demo-exporter"
 
 Log = Callable[[str], None]
 
@@ -379,12 +380,14 @@ class Sandbox:
         prom_dir = d / "prometheus"
         (prom_dir / "data").mkdir(parents=True)
         history = prom_dir / "history.om"
+        scrape_labels = {"job": SCRAPE_JOB, "instance": f"127.0.0.1:{ports['exporter']}"}
         history.write_text(
             openmetrics_history(
                 workloads,
                 anchor - HISTORY_DAYS * 86_400,
                 anchor - HISTORY_STEP_S / 2,
                 HISTORY_STEP_S,
+                scrape_labels,
             )
         )
         proc = subprocess.run(
@@ -422,7 +425,7 @@ class Sandbox:
                     "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "5s"},
                     "scrape_configs": [
                         {
-                            "job_name": "demo-exporter",
+                            "job_name": SCRAPE_JOB,
                             "static_configs": [{"targets": [f"127.0.0.1:{ports['exporter']}"]}],
                         }
                     ],

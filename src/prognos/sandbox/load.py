@@ -162,8 +162,19 @@ def default_workloads(traces_dir: Path | None, anchor: float) -> list[Workload]:
     return loads
 
 
-def openmetrics_history(workloads: list[Workload], start: float, end: float, step: float) -> str:
-    """OpenMetrics text of every workload's load and error ratio over ``[start, end)``."""
+def openmetrics_history(
+    workloads: list[Workload],
+    start: float,
+    end: float,
+    step: float,
+    target_labels: dict[str, str] | None = None,
+) -> str:
+    """OpenMetrics text of every workload's load and error ratio over ``[start, end)``.
+
+    ``target_labels`` are the labels Prometheus attaches when it scrapes the exporter (``job``,
+    ``instance``): written into the history too, backfill and live scrapes form one series.
+    """
+    extra = "".join(f',{k}="{v}"' for k, v in sorted((target_labels or {}).items()))
     lines: list[str] = []
     stamps = np.arange(start, end, step)
     for metric, fn, help_text in (
@@ -173,7 +184,7 @@ def openmetrics_history(workloads: list[Workload], start: float, end: float, ste
         lines.append(f"# HELP {metric} {help_text}")
         lines.append(f"# TYPE {metric} gauge")
         for wl in workloads:
-            labels = f'{{namespace="{wl.namespace}",workload="{wl.name}"}}'
+            labels = f'{{namespace="{wl.namespace}",workload="{wl.name}"{extra}}}'
             value_at = getattr(wl, fn)
             lines.extend(f"{metric}{labels} {value_at(t):.6g} {t:.0f}" for t in stamps)
     lines.append("# EOF")

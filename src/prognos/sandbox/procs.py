@@ -71,16 +71,26 @@ def _cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def is_alive(rec: ProcRecord) -> bool:
-    """True if ``rec.pid`` is running and is still the program we started (not a reused pid)."""
-    cmd = _cmdline(rec.pid)
-    if not cmd or cmd[0] != rec.argv0:
-        return False
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (R, S, D, Z, ...), or None if there is no process."""
     try:
-        stat = Path(f"/proc/{rec.pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def is_alive(rec: ProcRecord) -> bool:
+    """True if ``rec.pid`` is running and is still the program we started (not a reused pid).
+
+    A process that is exec-ing shows an empty cmdline for a moment; it counts as alive, since a
+    reused pid would show its own, different command line.
+    """
+    state = _state(rec.pid)
+    if state is None or state in ("Z", "X"):
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    cmd = _cmdline(rec.pid)
+    return not cmd or cmd[0] == rec.argv0
 
 
 class ProcessTable:
@@ -89,6 +99,8 @@ class ProcessTable:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records: list[ProcRecord] = []
+        # Children spawned by this process, polled so that they never linger as zombies.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
         if path.exists():
             data = json.loads(path.read_text() or "[]")
             self.records = [
@@ -126,6 +138,7 @@ class ProcessTable:
                 )
             except OSError as exc:
                 raise ComponentError(name, f"could not be started: {exc}", log) from exc
+        self._children[proc.pid] = proc
         rec = ProcRecord(
             name=name, pid=proc.pid, argv0=str(argv[0]), log=str(log), argv=tuple(argv)
         )
@@ -139,6 +152,7 @@ class ProcessTable:
         """Poll ``check`` until it is true; fail fast, naming the component, if it dies."""
         deadline = time.monotonic() + timeout
         while True:
+            self._reap()
             if not is_alive(rec):
                 raise ComponentError(rec.name, "exited during start-up", Path(rec.log))
             with contextlib.suppress(Exception):
@@ -150,6 +164,11 @@ class ProcessTable:
                 )
             time.sleep(0.25)
 
+    def _reap(self) -> None:
+        for pid, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[pid]
+
     def stop(self, name: str, grace: float = 10.0, sig: int = signal.SIGTERM) -> bool:
         """Stop one process (kept in the table so ``restart`` can bring it back)."""
         rec = self.get(name)
@@ -159,6 +178,7 @@ class ProcessTable:
             os.killpg(rec.pid, sig)
         deadline = time.monotonic() + grace
         while is_alive(rec) and time.monotonic() < deadline:
+            self._reap()
             time.sleep(0.05)
         if is_alive(rec):
             with contextlib.suppress(ProcessLookupError):
@@ -184,12 +204,14 @@ class ProcessTable:
         deadline = time.monotonic() + grace
         for rec in reversed(self.records):
             while is_alive(rec) and time.monotonic() < deadline:
+                self._reap()
                 time.sleep(0.1)
             if is_alive(rec):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(rec.pid, signal.SIGKILL)
         for rec in self.records:
             while is_alive(rec) and time.monotonic() < deadline + 5:
+                self._reap()
                 time.sleep(0.1)
         self.records = []
         if self.path.exists():

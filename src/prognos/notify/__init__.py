@@ -1,0 +1,1 @@
+"""Telling people: Slack and signed webhooks, delivered off the reconcile path."""
