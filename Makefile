@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint unit integration e2e sandbox-down clean
+.PHONY: install demo test lint unit integration e2e manifests sandbox-down clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ integration: install
 
 e2e: install
 	$(BIN)/python -m pytest tests/e2e -m e2e
+
+# Regenerate the CRDs (manifests/ and the chart) and the plain manifests from the chart.
+manifests: install
+	$(BIN)/prognos crds --write manifests/crd helm/prognos/crds
+	$(BIN)/python hack/render_manifests.py --helm "$$($(BIN)/prognos sandbox build)/helm"
 
 sandbox-down: install
 	$(BIN)/prognos sandbox down

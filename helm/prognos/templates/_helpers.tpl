@@ -1,0 +1,117 @@
+{{/* Standard helpers, as `helm create` generates them. */}}
+{{- define "prognos.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "prognos.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "prognos.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "prognos.labels" -}}
+helm.sh/chart: {{ include "prognos.chart" . }}
+{{ include "prognos.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: prognos
+{{- end }}
+
+{{- define "prognos.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "prognos.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "prognos.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "prognos.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "prognos.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Namespaces where Secrets may be read: the listed ones, else the release namespace. */}}
+{{- define "prognos.secretNamespaces" -}}
+{{- if .Values.rbac.secretNamespaces }}
+{{- join "," .Values.rbac.secretNamespaces }}
+{{- else }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* RBAC rules for everything Prognos does inside a watched namespace. */}}
+{{- define "prognos.namespacedRules" }}
+# Prognos' own resources: watched, annotated by Kopf, status written by Prognos.
+- apiGroups: [prognos.io]
+  resources: [predictivescalers, remediationpolicies, notificationchannels]
+  verbs: [get, list, watch, patch]
+- apiGroups: [prognos.io]
+  resources: [predictivescalers/status, remediationpolicies/status, notificationchannels/status, incidents/status]
+  verbs: [get, patch]
+# Incidents are the operator's write-ahead log; bounded retention deletes old ones.
+- apiGroups: [prognos.io]
+  resources: [incidents]
+  verbs: [get, list, watch, create, patch, delete]
+# Scaling through /scale; the targets themselves are read for annotations (pause).
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, replicasets, daemonsets, controllerrevisions]
+  verbs: [get, list, watch]
+- apiGroups: [apps]
+  resources: [deployments/scale, statefulsets/scale, replicasets/scale]
+  verbs: [get, patch]
+# Remediation: rollout restart and rollback patch the workload's pod template.
+- apiGroups: [apps]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, delete]
+- apiGroups: [""]
+  resources: [pods/eviction]
+  verbs: [create]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create]
+# Events on targets and on Prognos' objects.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- range .Values.rbac.extraScaleTargets }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: {{ toYaml .resources | nindent 4 }}
+  verbs: [get, list, watch]
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources:
+  {{- range .resources }}
+    - {{ printf "%s/scale" . | quote }}
+  {{- end }}
+  verbs: [get, patch]
+{{- end }}
+{{- if .Values.peering }}
+# Kopf peering (active/standby replicas).
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings]
+  verbs: [get, list, watch, patch, create]
+{{- end }}
+{{- end }}
