@@ -51,6 +51,28 @@ def register(subparsers: Any) -> None:
         "--fit-workers", type=int, default=1, help="processes for model fits (off the event loop)"
     )
     parser.add_argument("--peering", help="Kopf peering name for active/standby replicas")
+    parser.add_argument(
+        "--alert-port",
+        type=int,
+        default=int(os.environ.get("PROGNOS_ALERT_PORT") or 0),
+        help="serve the Alertmanager webhook intake on this port (0: off; env PROGNOS_ALERT_PORT)",
+    )
+    parser.add_argument("--alert-host", default="0.0.0.0", help="address of the intake")
+    parser.add_argument(
+        "--alert-token-file",
+        default=os.environ.get("PROGNOS_ALERT_TOKEN_FILE"),
+        help="file holding the bearer token Alertmanager must send",
+    )
+    parser.add_argument(
+        "--alert-token-secret",
+        default=os.environ.get("PROGNOS_ALERT_TOKEN_SECRET"),
+        help="NAMESPACE/NAME of a Secret whose key 'token' is that bearer token",
+    )
+    parser.add_argument(
+        "--slack-api-url",
+        default=os.environ.get("PROGNOS_SLACK_API_URL", "https://slack.com/api"),
+        help="Slack Web API base URL (bot-token channels)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("PROGNOS_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--log-format",
@@ -76,7 +98,16 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{path} does not exist")
     if args.fit_workers < 1:
         raise UsageError("--fit-workers must be at least 1")
+    if not 0 <= args.alert_port < 65536:
+        raise UsageError("--alert-port must be between 0 and 65535")
+    if args.alert_port and not (args.alert_token_file or args.alert_token_secret):
+        raise UsageError("--alert-port needs --alert-token-file or --alert-token-secret")
+    if args.alert_token_file and not Path(args.alert_token_file).is_file():
+        raise UsageError(f"{args.alert_token_file} does not exist")
+    if args.alert_token_secret and args.alert_token_secret.count("/") != 1:
+        raise UsageError("--alert-token-secret must be NAMESPACE/NAME")
     logs.configure(args.log_level, args.log_format)
+    from prognos.notify.options import NotifyOptions
     from prognos.operator.app import RunOptions
     from prognos.operator.app import run as run_operator
     from prognos.operator.services import PrometheusSettings
@@ -93,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
                 url=args.prometheus_url,
                 bearer_token_file=args.prometheus_token_file,
                 ca_file=args.prometheus_ca_file,
+            ),
+            notify=NotifyOptions(
+                slack_api_url=args.slack_api_url,
+                alert_host=args.alert_host,
+                alert_port=args.alert_port or None,
+                alert_token_file=args.alert_token_file,
+                alert_token_secret=args.alert_token_secret,
             ),
         )
     )

@@ -38,6 +38,7 @@ from prognos.notify import metrics as m
 from prognos.notify import signing, slack
 from prognos.notify.config import ChannelConfig
 from prognos.notify.events import NotificationEvent
+from prognos.notify.options import DEFAULT_SLACK_API
 from prognos.notify.policy import (
     Deduper,
     Outcome,
@@ -49,7 +50,6 @@ from prognos.notify.policy import (
 
 log = get_logger("prognos.notify")
 
-DEFAULT_SLACK_API = "https://slack.com/api"
 DELIVERY_HEADER = "X-Prognos-Delivery"
 EVENT_HEADER = "X-Prognos-Event"
 USER_AGENT = "prognos-notifier/1"

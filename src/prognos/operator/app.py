@@ -10,13 +10,14 @@ from typing import Any
 import kopf
 
 from prognos.logs import get_logger
+from prognos.notify.options import NotifyOptions
 from prognos.operator import metrics
 from prognos.operator.services import PrometheusSettings, Services
 
 log = get_logger("prognos.operator")
 
 #: Modules whose import registers Kopf handlers. Each capability adds its module here.
-HANDLER_MODULES: tuple[str, ...] = ("prognos.operator.scaler",)
+HANDLER_MODULES: tuple[str, ...] = ("prognos.operator.scaler", "prognos.operator.notify")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class RunOptions:
     metrics_port: int | None = 8000
     fit_workers: int = 1
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings.from_env)
+    notify: NotifyOptions = field(default_factory=NotifyOptions)
 
 
 @kopf.on.startup()

@@ -28,6 +28,7 @@ from prognos.api.conditions import now_iso, set_condition
 from prognos.api.predictivescaler import PLURAL
 from prognos.logs import get_logger
 from prognos.metrics import MetricsError, Sample
+from prognos.notify.scaling import scaling_event
 from prognos.operator import metrics as m
 from prognos.operator.services import Services
 from prognos.remediation.kube import ScaleState, TargetError, TargetRef
@@ -245,6 +246,12 @@ class ScalerRunner:
         applied = False
         if decision.should_scale and not paused_on:
             applied = await self._apply(body, ref, scale, decision)
+        would = decision.recommend_only and decision.desired_replicas != scale.spec_replicas
+        if applied or would:  # channels opt in (spec.scaling); publish never blocks
+            event = scaling_event(
+                self.namespace, self.name, str(ref), decision, engine.config, applied
+            )
+            self.services.notifier.publish(event, None, self.namespace)
         self._report(decision, gen, paused_on, applied)
         await self._write(decision, ref, scale, gen, applied)
         return interval

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from prognos.metrics import PrometheusSource
+from prognos.notify.base import Notifier, NullNotifier
 from prognos.remediation.kube import Kube
 
 
@@ -62,6 +63,8 @@ class Services:
     kube: Kube
     prometheus: PrometheusSource
     fit_pool: Executor
+    #: Where producers hand NotificationEvents (the notify dispatcher replaces the default).
+    notifier: Notifier = field(default_factory=NullNotifier)
 
     @classmethod
     def create(cls, prom: PrometheusSettings, fit_workers: int) -> Services:
