@@ -8,11 +8,13 @@ from typing import Any
 
 import yaml
 
-from prognos.api import notificationchannel, predictivescaler
+from prognos.api import incident, notificationchannel, predictivescaler, remediationpolicy
 
 #: file name -> definition builder; each new kind adds one line.
 DEFINITIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "prognos.io_predictivescalers.yaml": predictivescaler.definition,
+    "prognos.io_remediationpolicies.yaml": remediationpolicy.definition,
+    "prognos.io_incidents.yaml": incident.definition,
     "prognos.io_notificationchannels.yaml": notificationchannel.definition,
 }
 

@@ -17,7 +17,11 @@ from prognos.operator.services import PrometheusSettings, Services
 log = get_logger("prognos.operator")
 
 #: Modules whose import registers Kopf handlers. Each capability adds its module here.
-HANDLER_MODULES: tuple[str, ...] = ("prognos.operator.scaler", "prognos.operator.notify")
+HANDLER_MODULES: tuple[str, ...] = (
+    "prognos.operator.scaler",
+    "prognos.operator.notify",
+    "prognos.operator.remediation",
+)
 
 
 @dataclass(frozen=True)

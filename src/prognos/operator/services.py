@@ -19,6 +19,7 @@ from kubernetes import config as k8s_config
 
 from prognos.metrics import PrometheusSource
 from prognos.notify.base import Notifier, NullNotifier
+from prognos.remediation.alerts import AlertHub
 from prognos.remediation.kube import Kube
 
 
@@ -65,6 +66,8 @@ class Services:
     fit_pool: Executor
     #: Where producers hand NotificationEvents (the notify dispatcher replaces the default).
     notifier: Notifier = field(default_factory=NullNotifier)
+    #: Alertmanager alerts as remediation signals: ``alerts.submit(AlertSignal(...))``.
+    alerts: AlertHub = field(default_factory=AlertHub)
 
     @classmethod
     def create(cls, prom: PrometheusSettings, fit_workers: int) -> Services:

@@ -1,0 +1,108 @@
+"""RemediationPolicy handlers: a pod watch feeding the runtime, one daemon per policy.
+
+Thin by design (DESIGN §2): the pod watch hands every pod event to
+``RemediationRuntime.on_pod_event`` (a cache update plus a wake-up of the policies of that
+namespace: no polling, so a CrashLoopBackOff is acted on within the watch latency), and each
+RemediationPolicy gets a Kopf daemon that runs its ``PolicyRunner`` until the policy is deleted
+or the operator stops. Everything else lives in ``prognos.remediation``. Nothing raises out of a
+handler: bad specs become conditions, API failures cost a tick.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import kopf
+
+from prognos.api import GROUP, VERSION
+from prognos.api.remediationpolicy import PLURAL
+from prognos.logs import get_logger
+from prognos.operator.services import Services
+from prognos.remediation.kube import RemediationKube
+from prognos.remediation.policy import Limit, SpecError
+from prognos.remediation.runner import PolicyRunner, RemediationRuntime
+
+log = get_logger("prognos.remediation")
+
+#: Operator-wide circuit breaker, ``COUNT/WINDOW`` (e.g. ``20/1h``); empty or ``off`` disables.
+MAX_ACTIONS_ENV = "PROGNOS_MAX_ACTIONS"
+DEFAULT_MAX_ACTIONS = "30/1h"
+
+
+def global_limit(raw: str | None) -> Limit | None:
+    text = (raw if raw is not None else DEFAULT_MAX_ACTIONS).strip()
+    if not text or text.lower() == "off":
+        return None
+    try:
+        return Limit.parse(text)
+    except SpecError as exc:
+        log.error("remediation.bad_max_actions", value=text, error=str(exc))
+        return Limit.parse(DEFAULT_MAX_ACTIONS)
+
+
+@kopf.on.startup()
+async def start_remediation(memo: kopf.Memo, **_: Any) -> None:
+    """Build the shared runtime once the services exist (the app's start-up handler)."""
+    services: Services | None = memo.get("services")
+    if services is None:
+        raise kopf.TemporaryError("services not ready yet", delay=0.5)
+    memo["remediation"] = RemediationRuntime(
+        kube=RemediationKube(services.kube.api),
+        prometheus=services.prometheus,
+        notifier_of=lambda: services.notifier,
+        alerts=services.alerts,
+        global_limit=global_limit(os.environ.get(MAX_ACTIONS_ENV)),
+    )
+
+
+@kopf.on.event("", "v1", "pods")
+async def pod_event(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Every pod event: update the cache, wake the policies of its namespace. Never raises."""
+    runtime: RemediationRuntime | None = memo.get("remediation")
+    if runtime is None:
+        return
+    try:
+        runtime.on_pod_event(type, body)
+    except Exception:
+        log.exception("remediation.pod_event_failed")
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def remediation_policy(
+    *,
+    stopped: kopf.DaemonStopped,
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """Run one policy until it is deleted or the operator stops; never raise."""
+    runtime: RemediationRuntime | None = memo.get("remediation")
+    if namespace is None or runtime is None:
+        return
+    # Kopf's body is a live view: spec edits reach the runner at its next tick.
+    runner = PolicyRunner(runtime, namespace, name, lambda: body)
+    runtime.runners[(namespace, name)] = runner
+    log.info("remediation.started", policy=f"{namespace}/{name}")
+    try:
+        await runner.run(stopped)
+    finally:
+        if runtime.runners.get((namespace, name)) is runner:
+            del runtime.runners[(namespace, name)]
+        log.info("remediation.stopped", policy=f"{namespace}/{name}")
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def policy_event(*, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Wake the runner at once when the policy changes (spec, pause annotation).
+
+    An event handler, not ``on.update``: it needs no diff-base annotation written on the
+    user's object.
+    """
+    runtime: RemediationRuntime | None = memo.get("remediation")
+    if runtime is not None and namespace is not None:
+        runner = runtime.runners.get((namespace, name))
+        if runner is not None:
+            runner.wake()

@@ -1,0 +1,1008 @@
+"""Runs RemediationPolicies: signals in, guarded actions out, every step logged in Incidents.
+
+No kopf here: ``prognos.operator.remediation`` feeds pod watch events into
+:meth:`RemediationRuntime.on_pod_event` and runs one :class:`PolicyRunner` per policy in a Kopf
+daemon. The decision code is pure (``engine``, ``guards``, ``actions``, ``signals``); this
+module gathers observations, executes the steps through ``kube`` (in worker threads, so the
+event loop keeps serving watches) and writes Incidents, Events and notifications.
+
+Latency: a pod event wakes the runners of its namespace at once; nothing here polls pods. A
+runner otherwise sleeps until the next thing that is due (a Prometheus evaluation, a
+verification deadline, a guard expiring, a ``notReadyFor`` deadline).
+
+Write-ahead: an action is persisted as ``Planned`` in its Incident before it is executed and its
+result after. Records found ``Planned`` when a runner starts were interrupted by a crash: they
+are checked against the cluster (``actions.took_effect``) before anything is executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prognos.anomaly import StreamingDetector
+from prognos.api import API_VERSION, PAUSED_ANNOTATION
+from prognos.api.conditions import set_condition
+from prognos.logs import get_logger
+from prognos.metrics import MetricsError, PrometheusSource
+from prognos.notify.base import Notifier
+from prognos.notify.events import EventType, NotificationEvent, Severity
+from prognos.remediation import actions as act
+from prognos.remediation.alerts import AlertHub
+from prognos.remediation.engine import Step, StepKind, step
+from prognos.remediation.guards import GuardInputs, breaker
+from prognos.remediation.incidents import (
+    OPEN_LABEL,
+    POLICY_LABEL,
+    ActionRecord,
+    ActionState,
+    Incident,
+    State,
+    action_key,
+    dns_label,
+    incident_name,
+    iso,
+    retention,
+)
+from prognos.remediation.kube import (
+    ActionError,
+    RemediationKube,
+    TargetError,
+    TargetRef,
+    WorkloadInfo,
+)
+from prognos.remediation.policy import (
+    Limit,
+    PolicyConfig,
+    Selector,
+    SignalSpec,
+    SpecError,
+    Target,
+    policy_from_spec,
+)
+from prognos.remediation.signals import (
+    Observation,
+    PodView,
+    RestartTracker,
+    evaluate_kubernetes,
+    pod_view,
+)
+
+log = get_logger("prognos.remediation")
+
+#: Test hooks (documented in docs/remediation.md): sleep this many seconds right after an
+#: action is written as Planned / right after it was executed but before its result is
+#: written, so a test can SIGKILL the operator exactly there. Unset in production.
+PAUSE_AFTER_PLAN_ENV = "PROGNOS_TEST_PAUSE_AFTER_PLAN"
+PAUSE_AFTER_ACT_ENV = "PROGNOS_TEST_PAUSE_AFTER_ACT"
+#: Upper bound of a runner's sleep: conditions are re-derived at least this often.
+IDLE_S = 30.0
+_GUARD_REASONS = {
+    "Paused",
+    "CircuitOpen",
+    "GlobalCircuitOpen",
+    "Cooldown",
+    "BlastRadius",
+    "DisruptionBudget",
+}
+
+
+def _env_seconds(name: str) -> float:
+    try:
+        return max(0.0, float(os.environ.get(name, "0") or 0))
+    except ValueError:
+        return 0.0
+
+
+def _ref(target: Target) -> TargetRef:
+    return TargetRef(target.api_version, target.kind, target.name)
+
+
+@dataclass
+class RemediationRuntime:
+    """Shared by every policy runner: clients, the pod cache, the operator-wide breaker."""
+
+    kube: RemediationKube
+    prometheus: PrometheusSource
+    #: Read at every publish: the notification side installs its dispatcher at start-up.
+    notifier_of: Callable[[], Notifier]
+    alerts: AlertHub
+    global_limit: Limit | None = None
+    pods: dict[str, dict[str, PodView]] = field(default_factory=dict)
+    restarts: RestartTracker = field(default_factory=RestartTracker)
+    runners: dict[tuple[str, str], PolicyRunner] = field(default_factory=dict)
+    global_actions: list[float] = field(default_factory=list)
+    pause_after_plan: float = field(default_factory=lambda: _env_seconds(PAUSE_AFTER_PLAN_ENV))
+    pause_after_act: float = field(default_factory=lambda: _env_seconds(PAUSE_AFTER_ACT_ENV))
+    _seeded: bool = False
+
+    def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Update the pod cache from a watch event and wake the runners of that namespace."""
+        view = pod_view(body)
+        if not view.namespace or not view.uid:
+            return
+        cache = self.pods.setdefault(view.namespace, {})
+        if event_type == "DELETED":
+            cache.pop(view.uid, None)
+            self.restarts.forget(view.uid)
+        else:
+            cache[view.uid] = view
+            self.restarts.observe(view, time.time())
+        for (namespace, _), runner in list(self.runners.items()):
+            if namespace == view.namespace:
+                runner.wake()
+
+    def pods_in(self, namespace: str) -> list[PodView]:
+        return list(self.pods.get(namespace, {}).values())
+
+    async def seed_global(self) -> None:
+        """Seed the operator-wide breaker from every Incident once (survives restarts)."""
+        if self._seeded or self.global_limit is None:
+            self._seeded = True
+            return
+        try:
+            items = await asyncio.to_thread(self.kube.list_incidents, None, POLICY_LABEL)
+        except Exception as exc:  # no list permission or API down: count from now on
+            log.warning("remediation.seed_failed", error=str(exc))
+            return
+        cutoff = time.time() - self.global_limit.window_s
+        for obj in items:
+            for record in Incident.from_object(obj).actions:
+                if record.state is not ActionState.DRY_RUN and record.planned_at > cutoff:
+                    self.global_actions.append(record.planned_at)
+        self._seeded = True
+
+    def count_global(self, t: float) -> None:
+        self.global_actions.append(t)
+        if self.global_limit is not None:
+            cutoff = t - self.global_limit.window_s
+            self.global_actions[:] = [x for x in self.global_actions if x > cutoff]
+
+
+@dataclass
+class _PromState:
+    detector: StreamingDetector | None = None
+    next_eval: float = 0.0
+    observation: Observation | None = None
+    error: str | None = None
+    spec_key: str = ""
+    last_sample: float = float("-inf")
+
+
+class PolicyRunner:
+    """One RemediationPolicy: its incidents, its detectors, its decision loop."""
+
+    def __init__(
+        self,
+        runtime: RemediationRuntime,
+        namespace: str,
+        name: str,
+        get_body: Callable[[], Mapping[str, Any]],
+    ) -> None:
+        self.rt = runtime
+        self.namespace = namespace
+        self.name = name
+        self.get_body = get_body
+        self.incidents: dict[str, Incident] = {}
+        self.resuming: set[str] = set()
+        self.action_times: list[float] = []
+        self.prom: dict[str, _PromState] = {}
+        self.conditions: list[dict[str, Any]] = []
+        self.config: PolicyConfig | None = None
+        self.config_key = ""
+        self._wake = asyncio.Event()
+        self._last_status: dict[str, Any] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def load(self) -> None:
+        """Read this policy's Incidents back: open ones resume, all of them feed the guards."""
+        items = await asyncio.to_thread(
+            self.rt.kube.list_incidents,
+            self.namespace,
+            f"{POLICY_LABEL}={dns_label(self.name, 63)}",
+        )
+        for obj in items:
+            inc = Incident.from_object(obj)
+            if inc.policy != self.name:
+                continue
+            self.incidents[inc.name] = inc
+            self.action_times.extend(
+                a.planned_at for a in inc.actions if a.state is not ActionState.DRY_RUN
+            )
+            pending = inc.pending()
+            if inc.open and pending is not None:
+                self.resuming.add(pending.key)
+                log.info(
+                    "remediation.resume",
+                    incident=inc.name,
+                    action=pending.type,
+                    key=pending.key,
+                )
+
+    async def run(self, stopped: Any) -> None:
+        """Tick until ``stopped``; a tick never raises (a bug costs a tick, not the policy)."""
+        await self.rt.seed_global()
+        loaded = False
+        self.rt.alerts.listen(self, self.wake)
+        try:
+            while not stopped:
+                if not loaded:
+                    try:
+                        await self.load()
+                        loaded = True
+                    except Exception as exc:
+                        log.warning("remediation.load_failed", policy=self.name, error=str(exc))
+                        await asyncio.sleep(5)
+                        continue
+                self._wake.clear()
+                try:
+                    delay = await self.tick()
+                except Exception:
+                    log.exception("remediation.tick_failed", policy=f"{self.namespace}/{self.name}")
+                    delay = 10.0
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        finally:
+            self.rt.alerts.unlisten(self)
+
+    # -- one tick -------------------------------------------------------------------------
+    def _parse(self, spec: Mapping[str, Any]) -> PolicyConfig:
+        key = repr(spec)
+        if self.config is None or key != self.config_key:
+            self.config = policy_from_spec(spec)
+            self.config_key = key
+        return self.config
+
+    async def tick(self) -> float:
+        body = self.get_body()
+        spec: Mapping[str, Any] = body.get("spec") or {}
+        meta: Mapping[str, Any] = body.get("metadata") or {}
+        gen = int(meta.get("generation") or 0)
+        now = time.time()
+        try:
+            policy = self._parse(spec)
+        except (SpecError, KeyError, TypeError, ValueError) as exc:
+            self._cond("Ready", False, "InvalidSpec", str(exc), gen)
+            await self._write_policy_status(gen, {})
+            return IDLE_S
+
+        paused_by = None
+        if str((meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "")).lower() == "true":
+            paused_by = f"RemediationPolicy/{self.name}"
+        groups, workloads, problem = await self._targets(policy)
+        if problem is not None:
+            self._cond("Ready", False, problem[0], problem[1], gen)
+        else:
+            self._cond("Ready", True, "Watching", "signals evaluated", gen)
+
+        due: list[float] = [now + IDLE_S]
+        signal_states: dict[str, tuple[bool, str]] = {}
+        for sig in policy.signals:
+            observations = await self._observe(sig, policy, groups, now, due)
+            # Targets with an open incident but no pods any more still need an observation.
+            for inc in self._open(sig.name):
+                if inc.target not in observations:
+                    observations[inc.target] = Observation(False, "target has no matching pods")
+            firing = [t for t, o in observations.items() if o.firing]
+            signal_states[sig.name] = (
+                bool(firing),
+                "; ".join(f"{t}: {observations[t].summary}" for t in firing)[:1024] or "not firing",
+            )
+            for target, obs in observations.items():
+                if obs.next_change is not None:
+                    due.append(obs.next_change)
+                if obs.evidence.get("unknown"):
+                    continue  # no data is no evidence: neither act nor resolve
+                found = self._open_for(sig.name, target)
+                if found is None:
+                    if not obs.firing:
+                        continue
+                    found = await self._open_incident(policy, sig, target, obs, now)
+                    if found is None:
+                        continue
+                    inc = found
+                else:
+                    inc = found
+                    inc.last_evidence = {**obs.evidence, "summary": obs.summary, "at": iso(now)}
+                target_paused = paused_by
+                info = workloads.get(target)
+                if (
+                    target_paused is None
+                    and info is not None
+                    and str(info.annotations.get(PAUSED_ANNOTATION, "")).lower() == "true"
+                ):
+                    target_paused = str(target)
+                until = await self._drive(policy, inc, obs, groups.get(target, []), target_paused)
+                if until is not None:
+                    due.append(until)
+        await self._retention(policy, now)
+        await self._write_policy_status(gen, signal_states)
+        return max(0.05, min(due) - time.time())
+
+    async def _targets(
+        self, policy: PolicyConfig
+    ) -> tuple[dict[Target, list[PodView]], dict[Target, WorkloadInfo], tuple[str, str] | None]:
+        """Pods per target, and the workloads read (selector, annotations, revision)."""
+        pods = [p for p in self.rt.pods_in(self.namespace) if p.active]
+        if policy.target is not None:
+            try:
+                info = await asyncio.to_thread(
+                    self.rt.kube.read_workload, self.namespace, _ref(policy.target)
+                )
+            except TargetError as exc:
+                return {policy.target: []}, {}, (exc.reason, exc.message)
+            selector = Selector.from_spec(info.selector)
+            return (
+                {policy.target: [p for p in pods if selector.matches(p.labels)]},
+                {policy.target: info},
+                None,
+            )
+        assert policy.selector is not None
+        groups: dict[Target, list[PodView]] = {}
+        for pod in pods:
+            if policy.selector.matches(pod.labels):
+                groups.setdefault(pod.target, []).append(pod)
+        return groups, {}, None
+
+    async def _observe(
+        self,
+        sig: SignalSpec,
+        policy: PolicyConfig,
+        groups: dict[Target, list[PodView]],
+        now: float,
+        due: list[float],
+    ) -> dict[Target, Observation]:
+        if sig.kubernetes is not None:
+            return {
+                target: evaluate_kubernetes(sig.kubernetes, pods, now, self.rt.restarts)
+                for target, pods in groups.items()
+            }
+        assert policy.target is not None  # the schema and the parser require it
+        if sig.alert is not None:
+            alerts = self.rt.alerts.firing(sig.alert, now)
+            expiry = self.rt.alerts.next_expiry(sig.alert)
+            if expiry is not None:
+                due.append(expiry)
+            if not alerts:
+                return {policy.target: Observation(False, f"no firing {sig.alert.alertname}")}
+            first = alerts[0]
+            return {
+                policy.target: Observation(
+                    True,
+                    f"alert {first.alertname} firing ({len(alerts)})",
+                    {"alert": first.evidence(), "alerts": len(alerts)},
+                )
+            }
+        return {policy.target: await self._prometheus(sig, now, due)}
+
+    async def _prometheus(self, sig: SignalSpec, now: float, due: list[float]) -> Observation:
+        assert sig.prometheus is not None
+        cfg = sig.prometheus
+        state = self.prom.setdefault(sig.name, _PromState())
+        key = repr(cfg.raw)
+        if state.spec_key != key:
+            self.prom[sig.name] = state = _PromState(spec_key=key)
+        if now < state.next_eval and state.observation is not None:
+            due.append(state.next_eval)
+            return state.observation
+        state.next_eval = now + cfg.interval_s
+        due.append(state.next_eval)
+        if state.detector is None:
+            state.detector = await self._build_detector(sig)
+        try:
+            sample = await asyncio.to_thread(self.rt.prometheus.instant, cfg.query)
+        except MetricsError as exc:
+            state.error = exc.reason
+            state.observation = Observation(
+                False, f"{exc.reason}: {exc.message}", {"unknown": True, "reason": exc.reason}
+            )
+            return state.observation
+        state.error = None
+        detector = state.detector
+        if detector is not None and sample.timestamp > state.last_sample:
+            state.last_sample = sample.timestamp
+            try:
+                verdict = detector.update(sample.timestamp, sample.value)
+            except ValueError:  # not after the replayed history: nothing new to score
+                return state.observation or Observation(False, "waiting for a new sample")
+            evidence = {
+                "query": cfg.query,
+                "value": f"{verdict.value:.6g}",
+                "score": f"{verdict.score:.3f}",
+                "detector": verdict.detector,
+                "expected": None if verdict.expected is None else f"{verdict.expected:.6g}",
+                "lower": None if verdict.lower is None else f"{verdict.lower:.6g}",
+                "upper": None if verdict.upper is None else f"{verdict.upper:.6g}",
+                "sampleTime": iso(sample.timestamp),
+            }
+            evidence = {k: v for k, v in evidence.items() if v is not None}
+            summary = (
+                f"{cfg.query} = {verdict.value:.4g} (score {verdict.score:.2f}"
+                + (
+                    f", normal {verdict.lower:.4g}..{verdict.upper:.4g}"
+                    if verdict.lower is not None and verdict.upper is not None
+                    else ""
+                )
+                + ")"
+            )
+            state.observation = Observation(verdict.firing, summary, evidence)
+        elif state.observation is None:
+            state.observation = Observation(False, "waiting for a new sample")
+        return state.observation
+
+    async def _build_detector(self, sig: SignalSpec) -> StreamingDetector:
+        """A detector warmed up from a range read (threshold detectors need no history)."""
+        assert sig.prometheus is not None
+        cfg = sig.prometheus
+        detector = StreamingDetector(cfg.detector)
+        if cfg.detector.detector == "threshold":
+            return detector
+        step = cfg.interval_s
+        span = min(detector.history_needed().total_seconds(), step * 10_000)
+        end = time.time()
+        try:
+            history = await asyncio.to_thread(
+                self.rt.prometheus.range, cfg.query, end - span, end, step
+            )
+        except MetricsError as exc:
+            log.info("remediation.no_history", policy=self.name, signal=sig.name, reason=exc.reason)
+            return detector
+        return await asyncio.to_thread(StreamingDetector.from_history, cfg.detector, history)
+
+    # -- incidents ------------------------------------------------------------------------
+    def _open(self, signal: str) -> list[Incident]:
+        return [i for i in self.incidents.values() if i.open and i.signal == signal]
+
+    def _open_for(self, signal: str, target: Target) -> Incident | None:
+        return next((i for i in self._open(signal) if i.target == target), None)
+
+    async def _open_incident(
+        self, policy: PolicyConfig, sig: SignalSpec, target: Target, obs: Observation, now: float
+    ) -> Incident | None:
+        name = incident_name(self.name, sig.name, target, now)
+        inc = Incident(
+            name=name,
+            namespace=self.namespace,
+            policy=self.name,
+            signal=sig.name,
+            signal_kind=sig.kind,
+            target=target,
+            opened_at=now,
+            message=obs.summary,
+            evidence={**obs.evidence, "summary": obs.summary, "at": iso(now)},
+        )
+        body = self.get_body()
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        owner = (
+            {
+                "apiVersion": API_VERSION,
+                "kind": "RemediationPolicy",
+                "name": self.name,
+                "uid": uid,
+            }
+            if uid
+            else None
+        )
+        try:
+            await asyncio.to_thread(
+                self.rt.kube.create_incident, self.namespace, inc.manifest(API_VERSION, owner)
+            )
+            await self._persist(inc)
+        except Exception as exc:
+            log.warning("remediation.incident_create_failed", incident=name, error=str(exc))
+            return None
+        self.incidents[name] = inc
+        log.info("remediation.incident_opened", incident=name, target=str(target), signal=sig.name)
+        self._notify(
+            policy,
+            inc,
+            EventType.INCIDENT_OPENED,
+            Severity.WARNING,
+            f"{sig.name} firing on {target}",
+            obs.summary,
+        )
+        return inc
+
+    async def _persist(self, inc: Incident, labels: bool = False) -> None:
+        await asyncio.to_thread(
+            self.rt.kube.patch_incident,
+            self.namespace,
+            inc.name,
+            inc.status(),
+            {OPEN_LABEL: "true" if inc.open else "false"} if labels else None,
+        )
+
+    def _guard_inputs(
+        self,
+        policy: PolicyConfig,
+        inc: Incident,
+        obs: Observation,
+        pods: list[PodView],
+        paused_by: str | None,
+    ) -> GuardInputs:
+        last_on_target = max(
+            (
+                a.planned_at
+                for other in self.incidents.values()
+                if other.target == inc.target and other.name != inc.name
+                for a in other.actions
+                if a.state is not ActionState.DRY_RUN or policy.dry_run
+            ),
+            default=None,
+        )
+        return GuardInputs(
+            paused_by=paused_by,
+            policy_actions=list(self.action_times)
+            + (
+                [
+                    a.planned_at
+                    for i in self.incidents.values()
+                    for a in i.actions
+                    if a.state is ActionState.DRY_RUN
+                ]
+                if policy.dry_run
+                else []
+            ),
+            global_actions=list(self.rt.global_actions),
+            global_limit=self.rt.global_limit,
+            last_action_on_target=last_on_target,
+            first_action=not inc.actions,
+            unavailable=frozenset(p.name for p in pods if not p.ready),
+            affected=obs.pods,
+        )
+
+    async def _drive(
+        self,
+        policy: PolicyConfig,
+        inc: Incident,
+        obs: Observation,
+        pods: list[PodView],
+        paused_by: str | None,
+    ) -> float | None:
+        """Run engine steps on one incident until it has to wait; return when to look again."""
+        for _ in range(8):
+            now = time.time()
+            before = (inc.state, inc.rung, len(inc.actions), inc.last.state if inc.last else None)
+            s = step(inc, obs, policy, self._guard_inputs(policy, inc, obs, pods, paused_by), now)
+            if s.unverified is not None:
+                self._notify(
+                    policy,
+                    inc,
+                    EventType.VERIFICATION,
+                    Severity.WARNING,
+                    f"{s.unverified.name} did not fix {inc.signal} on {inc.target}",
+                    s.unverified.message,
+                )
+            if s.kind is StepKind.NONE:
+                if before != (
+                    inc.state,
+                    inc.rung,
+                    len(inc.actions),
+                    inc.last.state if inc.last else None,
+                ):
+                    await self._persist(inc)
+                return None
+            if s.kind is StepKind.WAIT:
+                await self._wait(inc, s, before)
+                return s.until
+            if s.kind is StepKind.RESOLVE:
+                await self._resolve(policy, inc, s)
+                return None
+            if s.kind is StepKind.ESCALATE:
+                await self._escalate(policy, inc, s)
+                return None
+            if s.kind is StepKind.PLAN:
+                await self._plan(policy, inc, s, pods)
+                continue
+            if s.kind is StepKind.EXECUTE:
+                assert s.record is not None
+                await self._execute(policy, inc, s.record)
+                continue
+        return time.time() + 1.0
+
+    async def _wait(self, inc: Incident, s: Step, before: tuple[Any, ...]) -> None:
+        blocked = s.reason in _GUARD_REASONS
+        message = s.message or s.reason
+        gen = None
+        conditions = set_condition(
+            inc.conditions,
+            "Blocked",
+            blocked,
+            s.reason if blocked else "NotBlocked",
+            message if blocked else "no guard is holding the next action",
+            gen,
+        )
+        changed = (
+            conditions != inc.conditions
+            or inc.message != message
+            or before
+            != (inc.state, inc.rung, len(inc.actions), inc.last.state if inc.last else None)
+        )
+        if not changed:
+            return
+        inc.conditions = conditions
+        inc.message = message
+        if inc.state is State.ACTING and s.reason != "DisruptionBudget":
+            inc.state = State.OPEN
+        await self._persist(inc)
+        if blocked:
+            log.info("remediation.blocked", incident=inc.name, reason=s.reason, message=message)
+
+    async def _plan(
+        self, policy: PolicyConfig, inc: Incident, s: Step, pods: list[PodView]
+    ) -> None:
+        assert s.action is not None
+        spec = s.action
+        now = time.time()
+        key = action_key(inc.name, spec.rung, len(inc.actions))
+        world = await self._world(inc.target, spec.kind, pods)
+        record = ActionRecord(
+            rung=spec.rung,
+            name=spec.name,
+            type=spec.kind,
+            key=key,
+            state=ActionState.PLANNED,
+            planned_at=now,
+        )
+        try:
+            record.params = act.plan(
+                spec, world, s.guard.pods if s.guard else (), inc.name, key, now
+            )
+            if spec.kind == "job" and spec.job_template is not None:
+                record.params["labels"] = {POLICY_LABEL: dns_label(self.name, 63)}
+        except act.PlanError as exc:
+            record.state, record.finished_at, record.message = ActionState.FAILED, now, str(exc)
+            inc.actions.append(record)
+            inc.rung = spec.rung + 1
+            await self._persist(inc)
+            self._event(inc, "RemediationSkipped", f"{spec.name}: {exc}", warn=True)
+            return
+        inc.actions.append(record)
+        inc.conditions = set_condition(inc.conditions, "Blocked", False, "NotBlocked", "", None)
+        what = act.describe(record, inc.target)
+        if policy.dry_run:
+            record.state = ActionState.DRY_RUN
+            record.applied_at = now
+            record.verify_by = now + spec.verify_within_s
+            record.message = f"dry run: would {what}"
+            inc.state = State.VERIFYING
+            inc.message = record.message
+            self.action_times.append(now)
+            await self._persist(inc)
+            self._event(inc, "RemediationDryRun", record.message)
+            self._notify(
+                policy, inc, EventType.WOULD_DO, Severity.INFO, f"would {what}", record.message
+            )
+            return
+        inc.state = State.ACTING
+        inc.message = f"planned: {what}"
+        self.action_times.append(now)
+        self.rt.count_global(now)
+        await self._persist(inc)  # the write-ahead record: before anything changes
+        self._notify(policy, inc, EventType.ACTION_PLANNED, Severity.INFO, f"planned: {what}", what)
+        log.info(
+            "remediation.planned",
+            incident=inc.name,
+            action=spec.kind,
+            key=key,
+            params=record.params,
+        )
+        if self.rt.pause_after_plan:
+            log.warning(
+                "remediation.test_pause", point="after-plan", seconds=self.rt.pause_after_plan
+            )
+            await asyncio.sleep(self.rt.pause_after_plan)
+
+    async def _world(self, target: Target, kind: str, pods: list[PodView]) -> act.World:
+        replicas = revision = previous = None
+        if kind in ("scaleOut", "rollback") and not target.is_pod:
+            try:
+                if kind == "scaleOut":
+                    scale = await asyncio.to_thread(
+                        self.rt.kube.read_scale, self.namespace, _ref(target)
+                    )
+                    replicas = scale.spec_replicas
+                else:
+                    info = await asyncio.to_thread(
+                        self.rt.kube.read_workload, self.namespace, _ref(target)
+                    )
+                    revision, previous = info.revision, info.previous_revision
+            except TargetError as exc:
+                log.warning("remediation.world_failed", target=str(target), error=exc.message)
+        return act.World(
+            target=target,
+            replicas=replicas,
+            revision=revision,
+            previous_revision=previous,
+            pods={p.name: p.uid for p in pods},
+        )
+
+    async def _observe_action(self, inc: Incident, record: ActionRecord) -> dict[str, Any]:
+        kube, ns, ref = self.rt.kube, self.namespace, _ref(inc.target)
+        if record.type == "rolloutRestart":
+            info = await asyncio.to_thread(kube.read_workload, ns, ref)
+            return {"restartedAt": info.restarted_at}
+        if record.type in ("deletePod", "evictPod"):
+            names = [p["name"] for p in record.params.get("pods") or []]
+            return {"pods": await asyncio.to_thread(kube.pod_uids, ns, names)}
+        if record.type == "scaleOut":
+            scale = await asyncio.to_thread(kube.read_scale, ns, ref)
+            return {"replicas": scale.spec_replicas}
+        if record.type == "rollback":
+            info = await asyncio.to_thread(kube.read_workload, ns, ref)
+            return {"revision": info.revision}
+        if record.type == "job":
+            exists = await asyncio.to_thread(kube.job_exists, ns, str(record.params.get("jobName")))
+            return {"jobExists": exists}
+        return {}
+
+    async def _apply(self, policy: PolicyConfig, inc: Incident, record: ActionRecord) -> str:
+        """Execute ``record`` through kube; the returned text says what happened."""
+        kube, ns, ref, p = self.rt.kube, self.namespace, _ref(inc.target), record.params
+        if record.type == "rolloutRestart":
+            await asyncio.to_thread(kube.rollout_restart, ns, ref, str(p["restartedAt"]))
+            return f"restarted {inc.target}"
+        if record.type in ("deletePod", "evictPod"):
+            fn = kube.delete_pod if record.type == "deletePod" else kube.evict_pod
+            done = []
+            for pod in p.get("pods") or []:
+                if await asyncio.to_thread(fn, ns, pod["name"], pod["uid"]):
+                    done.append(pod["name"])
+            verb = "deleted" if record.type == "deletePod" else "evicted"
+            return f"{verb} {', '.join(done) or 'nothing (pods already gone)'}"
+        if record.type == "scaleOut":
+            now_replicas = await asyncio.to_thread(kube.scale_to, ns, ref, int(p["to"]))
+            return f"scaled {inc.target} to {now_replicas} replicas"
+        if record.type == "rollback":
+            changed = await asyncio.to_thread(
+                kube.rollback, ns, ref, int(p["fromRevision"]), int(p["toRevision"])
+            )
+            return (
+                f"rolled {inc.target} back to revision {p['toRevision']}"
+                if changed
+                else f"{inc.target} already moved past revision {p['fromRevision']}"
+            )
+        if record.type == "job":
+            spec = (
+                policy.actions[record.rung].job_template
+                if record.rung < len(policy.actions)
+                else None
+            )
+            if spec is None:
+                raise ActionError("NoTemplate", "the policy no longer has this job rung")
+            created = await asyncio.to_thread(
+                kube.create_job, ns, str(p["jobName"]), dict(spec), dict(p.get("labels") or {})
+            )
+            return f"{'created' if created else 'found existing'} Job {p['jobName']}"
+        raise ActionError("Unknown", f"unknown action {record.type}")
+
+    async def _execute(self, policy: PolicyConfig, inc: Incident, record: ActionRecord) -> None:
+        what = act.describe(record, inc.target)
+        verify_within = (
+            policy.actions[record.rung].verify_within_s
+            if record.rung < len(policy.actions)
+            else 120.0
+        )
+        if record.key in self.resuming:
+            self.resuming.discard(record.key)
+            try:
+                observed = await self._observe_action(inc, record)
+            except Exception as exc:
+                log.warning("remediation.observe_failed", incident=inc.name, error=str(exc))
+                observed = None
+            if observed is not None and act.took_effect(record, observed):
+                now = time.time()
+                record.state, record.applied_at = ActionState.APPLIED, now
+                record.verify_by = now + verify_within
+                record.message = "found already applied after an operator restart; not repeated"
+                inc.state = State.VERIFYING
+                inc.message = f"{what} (confirmed after restart)"
+                await self._persist(inc)
+                self._event(inc, "RemediationConfirmed", f"{what}: {record.message}")
+                log.info("remediation.confirmed", incident=inc.name, key=record.key)
+                return
+            log.info("remediation.resume_execute", incident=inc.name, key=record.key)
+        record.attempts += 1
+        try:
+            result = await self._apply(policy, inc, record)
+        except ActionError as exc:
+            now = time.time()
+            record.finished_at = now
+            record.message = exc.message
+            if exc.retryable:
+                record.state = ActionState.BLOCKED
+                inc.state = State.ACTING
+                inc.message = f"waiting: {exc.message}"
+                inc.conditions = set_condition(
+                    inc.conditions, "Blocked", True, exc.reason, exc.message, None
+                )
+                await self._persist(inc)
+                if record.attempts == 1:
+                    self._event(inc, "RemediationBlocked", f"{what}: {exc.message}", warn=True)
+                    self._notify(
+                        policy,
+                        inc,
+                        EventType.ACTION_FAILED,
+                        Severity.WARNING,
+                        f"held: {what}",
+                        exc.message,
+                    )
+                return
+            record.state = ActionState.FAILED
+            inc.rung = record.rung + 1
+            inc.state = State.OPEN
+            inc.message = f"failed: {exc.message}"
+            await self._persist(inc)
+            self._event(inc, "RemediationFailed", f"{what}: {exc.message}", warn=True)
+            self._notify(
+                policy,
+                inc,
+                EventType.ACTION_FAILED,
+                Severity.WARNING,
+                f"failed: {what}",
+                exc.message,
+            )
+            return
+        if self.rt.pause_after_act:
+            log.warning(
+                "remediation.test_pause", point="after-act", seconds=self.rt.pause_after_act
+            )
+            await asyncio.sleep(self.rt.pause_after_act)
+        now = time.time()
+        record.state, record.applied_at = ActionState.APPLIED, now
+        record.verify_by = now + verify_within
+        record.message = result
+        inc.state = State.VERIFYING
+        inc.message = f"applied: {what}; verifying within {int(verify_within)}s"
+        inc.conditions = set_condition(inc.conditions, "Blocked", False, "NotBlocked", "", None)
+        await self._persist(inc)
+        self._event(inc, "RemediationApplied", f"{what}: {result}")
+        self._notify(
+            policy, inc, EventType.ACTION_APPLIED, Severity.INFO, f"applied: {what}", result
+        )
+        log.info(
+            "remediation.applied",
+            incident=inc.name,
+            key=record.key,
+            result=result,
+            latency_s=round(now - record.planned_at, 3),
+        )
+
+    async def _resolve(self, policy: PolicyConfig, inc: Incident, s: Step) -> None:
+        now = time.time()
+        inc.state, inc.resolved_at, inc.message = State.RESOLVED, now, s.message
+        for record in inc.actions:
+            if record.state in (ActionState.PLANNED, ActionState.BLOCKED):
+                record.state, record.finished_at = ActionState.SUPERSEDED, now
+        inc.conditions = set_condition(inc.conditions, "Blocked", False, "NotBlocked", "", None)
+        await self._persist(inc, labels=True)
+        self._event(inc, "IncidentResolved", s.message)
+        self._notify(
+            policy,
+            inc,
+            EventType.RESOLVED,
+            Severity.INFO,
+            f"resolved: {inc.signal} on {inc.target}",
+            s.message,
+        )
+        log.info("remediation.resolved", incident=inc.name, message=s.message)
+
+    async def _escalate(self, policy: PolicyConfig, inc: Incident, s: Step) -> None:
+        inc.message = s.message
+        await self._persist(inc)
+        self._event(inc, "IncidentEscalated", s.message, warn=True)
+        self._notify(
+            policy,
+            inc,
+            EventType.ESCALATED,
+            Severity.CRITICAL,
+            f"needs a person: {inc.signal} on {inc.target}",
+            s.message,
+        )
+        log.warning("remediation.escalated", incident=inc.name, message=s.message)
+
+    async def _retention(self, policy: PolicyConfig, now: float) -> None:
+        for name in retention(self.incidents.values(), policy.keep_resolved, policy.ttl_s, now):
+            try:
+                await asyncio.to_thread(self.rt.kube.delete_incident, self.namespace, name)
+            except Exception as exc:
+                log.warning("remediation.retention_failed", incident=name, error=str(exc))
+                continue
+            self.incidents.pop(name, None)
+        if policy.max_actions is not None:
+            cutoff = now - max(policy.max_actions.window_s, policy.cooldown_s)
+            self.action_times = [t for t in self.action_times if t > cutoff]
+
+    # -- reporting ------------------------------------------------------------------------
+    def _cond(self, type_: str, status: bool, reason: str, message: str, gen: int) -> None:
+        self.conditions = set_condition(self.conditions, type_, status, reason, message, gen)
+
+    async def _write_policy_status(self, gen: int, signals: dict[str, tuple[bool, str]]) -> None:
+        policy = self.config
+        now = time.time()
+        in_window = 0
+        if policy is not None and policy.max_actions is not None:
+            in_window, _ = breaker(self.action_times, policy.max_actions, now)
+        last_action = max(self.action_times, default=None)
+        newest = max(self.incidents.values(), key=lambda i: i.opened_at, default=None)
+        status: dict[str, Any] = {
+            "observedGeneration": gen,
+            "conditions": self.conditions,
+            "openIncidents": sum(1 for i in self.incidents.values() if i.open),
+            "actionsInWindow": in_window,
+            "lastActionTime": iso(last_action),
+            "lastIncident": newest.name if newest else None,
+            "signals": [
+                {"name": n, "firing": f, "message": m} for n, (f, m) in sorted(signals.items())
+            ],
+        }
+        status = {k: v for k, v in status.items() if v is not None}
+        if status == self._last_status:
+            return
+        try:
+            await asyncio.to_thread(
+                self.rt.kube.patch_policy_status, self.namespace, self.name, status
+            )
+            self._last_status = status
+        except Exception as exc:
+            log.warning("remediation.status_failed", policy=self.name, error=str(exc))
+
+    def _event(self, inc: Incident, reason: str, message: str, warn: bool = False) -> None:
+        """A Kubernetes Event on the target and one on the Incident (best effort, async)."""
+        involved_target = {
+            "apiVersion": inc.target.api_version,
+            "kind": inc.target.kind,
+            "name": inc.target.name,
+        }
+        involved_incident = {"apiVersion": API_VERSION, "kind": "Incident", "name": inc.name}
+        text = f"RemediationPolicy {self.name}: {message}"
+        kind = "Warning" if warn else "Normal"
+        for involved in (involved_target, involved_incident):
+            task = asyncio.get_running_loop().run_in_executor(
+                None, self.rt.kube.event, self.namespace, involved, reason, text, kind
+            )
+            task.add_done_callback(lambda f: f.exception())
+
+    def _notify(
+        self,
+        policy: PolicyConfig,
+        inc: Incident,
+        type_: EventType,
+        severity: Severity,
+        title: str,
+        text: str,
+    ) -> None:
+        event = NotificationEvent(
+            type=type_,
+            severity=severity,
+            title=title,
+            text=text,
+            namespace=self.namespace,
+            target=str(inc.target),
+            source=f"RemediationPolicy/{self.name}",
+            time=iso(time.time()) or "",
+            incident=inc.name,
+            dedup_key=f"{inc.name}/{type_.value}/{len(inc.actions)}",
+            thread_key=inc.name,
+            details={
+                "signal": inc.signal,
+                "signalKind": inc.signal_kind,
+                "state": inc.state.value,
+                "evidence": inc.evidence,
+                "actions": [a.to_dict() for a in inc.actions[-5:]],
+                "dryRun": policy.dry_run,
+            },
+        )
+        try:
+            self.rt.notifier_of().publish(event, list(policy.notify), self.namespace)
+        except Exception as exc:  # the notifier promises not to raise; never trust it here
+            log.warning("remediation.notify_failed", incident=inc.name, error=str(exc))
