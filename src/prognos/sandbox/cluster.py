@@ -8,7 +8,11 @@ green test run says the demo works too. Components and order:
 3. kube-controller-manager and kube-scheduler;
 4. kwok with the stages of ``prognos.sandbox.stages`` and one fake node ``kwok-node-0``;
 5. Prometheus (Debian's package, run as a plain process) with 8 days of backfilled history of
-   the demo exporter's series, then the exporter itself and the demo Deployments.
+   the demo exporter's series, then the exporter itself and the demo Deployments;
+6. Alertmanager (Debian's ``prometheus-alertmanager``) with Prometheus alerting rules on the
+   demo exporter; its webhook receiver points at the operator's alert intake on a port recorded
+   in the state (``alert_receiver``), with a bearer token file (``alert_token_file``), so a test
+   or the demo starts ``prognos run --alert-port ...`` there after ``up``.
 
 Every port is chosen free on 127.0.0.1 at ``up`` and reported by ``status``. Every process is
 recorded by pid before we wait on it, so ``down``, a failed ``up`` or a Ctrl-C stop all of them.
@@ -46,6 +50,11 @@ HISTORY_DAYS = 8
 HISTORY_STEP_S = 60.0
 SCRAPE_INTERVAL = "5s"
 SCRAPE_JOB = "demo-exporter"
+#: The demo alerting rule: an error burst on a demo workload (exporter ``/control``).
+ALERT_NAME = "DemoHighErrorRatio"
+ALERT_EXPR = "prognos_demo_error_ratio > 0.2"
+ALERT_FOR = "10s"
+ALERT_PATH = "/api/v1/alerts"
 
 Log = Callable[[str], None]
 
@@ -106,6 +115,82 @@ def ensure_prometheus(log: Log) -> tuple[str, str]:
     if not (prom and promtool):
         raise SandboxError("apt-get installed prometheus but the binaries are not on PATH")
     return prom, promtool
+
+
+def ensure_alertmanager(log: Log) -> str:
+    """Path of Alertmanager, installing Debian's ``prometheus-alertmanager`` if it is missing."""
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        raise SandboxError(
+            "Alertmanager is not installed: install Debian's 'prometheus-alertmanager' package "
+            "(sudo apt-get install prometheus-alertmanager) and run again"
+        )
+    log("[up] installing Debian's prometheus-alertmanager package (apt-get) ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "prometheus-alertmanager"]):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise SandboxError(f"'{' '.join(cmd)}' failed:\n{proc.stderr[-2000:]}")
+    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not found:
+        raise SandboxError("apt-get installed prometheus-alertmanager but it is not on PATH")
+    return found
+
+
+def alertmanager_config(receiver_url: str, token_file: Path) -> dict[str, Any]:
+    """One route to the operator's intake; quick grouping so tests see alerts in seconds."""
+    return {
+        "global": {"resolve_timeout": "1m"},
+        "route": {
+            "receiver": "prognos",
+            "group_by": ["alertname", "namespace", "workload"],
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": "1m",
+        },
+        "receivers": [
+            {
+                "name": "prognos",
+                "webhook_configs": [
+                    {
+                        "url": receiver_url,
+                        "send_resolved": True,
+                        "http_config": {
+                            "authorization": {
+                                "type": "Bearer",
+                                "credentials_file": str(token_file),
+                            }
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def alerting_rules() -> dict[str, Any]:
+    return {
+        "groups": [
+            {
+                "name": "prognos-demo",
+                "interval": "5s",
+                "rules": [
+                    {
+                        "alert": ALERT_NAME,
+                        "expr": ALERT_EXPR,
+                        "for": ALERT_FOR,
+                        "labels": {"severity": "critical"},
+                        "annotations": {
+                            "summary": "{{ $labels.workload }} error ratio is {{ $value }}"
+                        },
+                    }
+                ],
+            }
+        ]
+    }
 
 
 @contextlib.contextmanager
@@ -201,12 +286,13 @@ class Sandbox:
             self.log(f"[up] cleaned stale sandbox state (stopped: {', '.join(stale) or 'none'})")
         tools.build()
         prom, promtool = ensure_prometheus(self.log)
+        alertmanager = ensure_alertmanager(self.log)
         self.dir.mkdir(parents=True)
         table = ProcessTable(self.procs_file)
         started = time.monotonic()
         try:
             with _sigterm_as_interrupt():
-                state = self._start(table, prom, promtool, timeout)
+                state = self._start(table, prom, promtool, timeout, alertmanager)
         except BaseException:
             self.log("[up] failed or interrupted: stopping everything that was started")
             table.stop_all()
@@ -215,7 +301,12 @@ class Sandbox:
         return state
 
     def _start(
-        self, table: ProcessTable, prom: str, promtool: str, timeout: float
+        self,
+        table: ProcessTable,
+        prom: str,
+        promtool: str,
+        timeout: float,
+        alertmanager: str = "prometheus-alertmanager",
     ) -> dict[str, Any]:
         d = self.dir
         logs = d / "logs"
@@ -230,6 +321,8 @@ class Sandbox:
                 ("kwok", 10347),
                 ("prometheus", 19090),
                 ("exporter", 19100),
+                ("alertmanager", 19093),
+                ("alert_receiver", 19094),
             )
         }
         anchor = time.time()
@@ -432,6 +525,49 @@ class Sandbox:
                 }
             )
         )
+        # Alertmanager: its receiver is the operator's intake, started later on that port.
+        am_dir = d / "alertmanager"
+        am_dir.mkdir()
+        token_file = am_dir / "receiver-token"
+        token_file.write_text(secrets.token_hex(24) + "\n")
+        token_file.chmod(0o600)
+        receiver_url = f"http://127.0.0.1:{ports['alert_receiver']}{ALERT_PATH}"
+        (am_dir / "alertmanager.yml").write_text(
+            yaml.safe_dump(alertmanager_config(receiver_url, token_file), sort_keys=False)
+        )
+        am_url = f"http://127.0.0.1:{ports['alertmanager']}"
+        self.log(f"[up] alertmanager on {am_url} (receiver {receiver_url})")
+        am = table.spawn(
+            "alertmanager",
+            [
+                alertmanager,
+                f"--config.file={am_dir / 'alertmanager.yml'}",
+                f"--storage.path={am_dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            logs / "alertmanager.log",
+        )
+        table.wait_ready(am, lambda: _http_ok(f"{am_url}/-/ready"), timeout)
+        (prom_dir / "rules.yml").write_text(yaml.safe_dump(alerting_rules(), sort_keys=False))
+        prom_config = yaml.safe_load((prom_dir / "prometheus.yml").read_text())
+        prom_config["rule_files"] = [str(prom_dir / "rules.yml")]
+        prom_config["alerting"] = {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [f"127.0.0.1:{ports['alertmanager']}"]}]}
+            ]
+        }
+        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
+        state.update(
+            {
+                "alertmanager": am_url,
+                "alert_receiver": receiver_url,
+                "alert_receiver_port": ports["alert_receiver"],
+                "alert_token_file": str(token_file),
+            }
+        )
+
         prom_url = f"http://127.0.0.1:{ports['prometheus']}"
         self.log(f"[up] prometheus on {prom_url}")
         pr = table.spawn(
@@ -480,6 +616,7 @@ class Sandbox:
         checks: dict[str, Callable[[], bool]] = {
             "prometheus": lambda: _http_ok(f"{st['prometheus']}/-/ready"),
             "exporter": lambda: _http_ok(f"{st['exporter']}/healthz"),
+            "alertmanager": lambda: _http_ok(f"{st['alertmanager']}/-/ready"),
         }
         table.wait_ready(rec, checks.get(name, lambda: True), timeout)
 
@@ -495,6 +632,10 @@ class Sandbox:
                 "apiserver",
                 "prometheus",
                 "exporter",
+                "alertmanager",
+                "alert_receiver",
+                "alert_receiver_port",
+                "alert_token_file",
                 "bin_dir",
                 "dir",
                 "logs",

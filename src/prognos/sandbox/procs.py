@@ -194,25 +194,12 @@ class ProcessTable:
         return self.spawn(name, rec.argv, Path(rec.log))
 
     def stop_all(self, grace: float = 10.0) -> list[str]:
-        """SIGTERM every recorded process (newest first), SIGKILL stragglers; return names."""
-        stopped: list[str] = []
-        for rec in reversed(self.records):
-            if is_alive(rec):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(rec.pid, signal.SIGTERM)
-                stopped.append(rec.name)
-        deadline = time.monotonic() + grace
-        for rec in reversed(self.records):
-            while is_alive(rec) and time.monotonic() < deadline:
-                self._reap()
-                time.sleep(0.1)
-            if is_alive(rec):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(rec.pid, signal.SIGKILL)
-        for rec in self.records:
-            while is_alive(rec) and time.monotonic() < deadline + 5:
-                self._reap()
-                time.sleep(0.1)
+        """Stop every recorded process, newest first, each before the next.
+
+        Reverse start order matters: the apiserver shuts down in about a second while etcd is
+        up, but waits out its whole grace period if etcd is killed at the same time.
+        """
+        stopped = [rec.name for rec in reversed(self.records) if self.stop(rec.name, grace)]
         self.records = []
         if self.path.exists():
             self._save()

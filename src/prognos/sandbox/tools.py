@@ -250,6 +250,16 @@ TOOLS: dict[str, Tool] = {
 }
 
 
+def cold_build_seconds(tool: Tool) -> float | None:
+    """Seconds the cached build of ``tool`` took, if its stamp recorded it."""
+    try:
+        data = json.loads(tool.stamp.read_text())
+    except (OSError, ValueError):
+        return None
+    seconds = data.get("build_seconds") if isinstance(data, dict) else None
+    return float(seconds) if isinstance(seconds, int | float) else None
+
+
 def _prefixed(say: Callable[[str], None], prefix: str, message: str) -> None:
     say(prefix + message)
 
@@ -286,9 +296,11 @@ def build(names: Sequence[str] | None = None, log: Callable[[str], None] | None 
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         tool.builder(tool, tmp, functools.partial(_prefixed, say, f"[build] {tool.name}: "))
-        tool.stamp.write_text(f"{tool.version}\n")
+        seconds = time.monotonic() - started
+        # The stamp records how long the cold build took, for benchmarks/sandbox_startup.py.
+        tool.stamp.write_text(json.dumps({"version": tool.version, "build_seconds": seconds}))
         shutil.rmtree(tmp, ignore_errors=True)
-        say(f"[build] {tool.name} {tool.version}: done in {time.monotonic() - started:.0f}s")
+        say(f"[build] {tool.name} {tool.version}: done in {seconds:.0f}s")
     out = bin_dir()
     out.mkdir(parents=True, exist_ok=True)
     for tool in TOOLS.values():
