@@ -24,3 +24,75 @@ def make_event(**overrides: Any) -> NotificationEvent:
     }
     base.update(overrides)
     return NotificationEvent(**base)
+
+
+class Sink:
+    """A real HTTP receiver on 127.0.0.1 that records requests and answers from a script.
+
+    ``script`` holds (status, headers, body) answers used in order, then ``default`` forever.
+    ``hang=True`` accepts connections and never answers (a receiver that is down but reachable).
+    """
+
+    def __init__(
+        self,
+        script: list[tuple[int, dict[str, str], bytes]] | None = None,
+        default: tuple[int, dict[str, str], bytes] = (200, {}, b"ok"),
+        hang: bool = False,
+    ) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        self.script = list(script or [])
+        self.default = default
+        self.hang = hang
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with sink._lock:
+                    sink.requests.append(
+                        {"path": self.path, "headers": dict(self.headers.items()), "body": body}
+                    )
+                    answer = sink.script.pop(0) if sink.script else sink.default
+                if sink.hang:
+                    sink._release.wait(300)
+                    return
+                status, headers, out = answer
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def json_bodies(self) -> list[Any]:
+        import json
+
+        with self._lock:
+            return [json.loads(r["body"]) for r in self.requests]

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"apiserver:  {state['apiserver']}")
             print(f"prometheus: {state['prometheus']}")
             print(f"exporter:   {state['exporter']}")
+            print(f"alertmanager: {state['alertmanager']} -> {state['alert_receiver']}")
             print(f"bin_dir:    {state['bin_dir']}")
             print(f"\nexport KUBECONFIG={state['kubeconfig']} PATH={state['bin_dir']}:$PATH")
         elif args.action == "down":
