@@ -54,7 +54,17 @@ def operator(
     """``prognos run`` as a subprocess against the sandbox, for the whole session."""
     from kubehelpers import OperatorProcess
 
-    proc = OperatorProcess(sandbox, tmp_path_factory.mktemp("operator") / "operator.log")
+    # The Alertmanager intake listens where the sandbox's Alertmanager delivers (see sandbox up).
+    intake = (
+        [
+            "--alert-host=127.0.0.1",
+            f"--alert-port={sandbox['alert_receiver_port']}",
+            f"--alert-token-file={sandbox['alert_token_file']}",
+        ]
+        if sandbox.get("alert_receiver_port")
+        else []
+    )
+    proc = OperatorProcess(sandbox, tmp_path_factory.mktemp("operator") / "operator.log", intake)
     proc.start()
     try:
         yield proc
