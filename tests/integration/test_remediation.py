@@ -1,0 +1,432 @@
+"""Self-healing on the real sandbox: kwok fault stages, the exporter, the operator process.
+
+Faults come from the sandbox's kwok stages: a pod labelled ``prognos.io/sandbox-fault=crashloop``
+keeps crashing (``CrashLoopBackOff``), ``=notready`` stays unready. Labelling one *pod* makes a
+fault that a rollout restart cures (the new pods come from a template without the label);
+labelling the *template* makes a fault that no action cures, which is what the escalation,
+circuit-breaker and crash-resume tests need. No mocks: every assertion reads real objects.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from kubehelpers import GROUP, VERSION, condition, custom, wait_for
+from prognos.sandbox.objects import demo_deployment
+from prognos.sandbox.stages import FAULT_LABEL
+
+pytestmark = pytest.mark.integration
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+ERROR_QUERY = 'max(prognos_demo_error_ratio{namespace="demo",workload="web"})'
+
+
+@pytest.fixture
+def namespace(kube: Any) -> Any:
+    name = f"rem-{uuid.uuid4().hex[:8]}"
+    k8s.CoreV1Api(kube).create_namespace({"metadata": {"name": name}})
+    yield name
+    k8s.CoreV1Api(kube).delete_namespace(name)
+
+
+def deploy(kube: Any, ns: str, name: str, replicas: int = 2, fault: str | None = None) -> None:
+    body = demo_deployment(ns, name, replicas=replicas)
+    if fault:
+        body["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = fault
+    k8s.AppsV1Api(kube).create_namespaced_deployment(ns, body)
+    if fault is None:
+        wait_for(lambda: len(ready_pods(kube, ns, name)) == replicas, 60, f"{name} ready")
+
+
+def pods(kube: Any, ns: str, name: str) -> list[Any]:
+    items = (
+        k8s.CoreV1Api(kube)
+        .list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/name={name}")
+        .items
+    )
+    return [p for p in items if p.metadata.deletion_timestamp is None]
+
+
+def ready_pods(kube: Any, ns: str, name: str) -> list[Any]:
+    return [
+        p
+        for p in pods(kube, ns, name)
+        if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+    ]
+
+
+def label_pod(kube: Any, ns: str, pod: str, fault: str) -> None:
+    k8s.CoreV1Api(kube).patch_namespaced_pod(
+        pod, ns, {"metadata": {"labels": {FAULT_LABEL: fault}}}
+    )
+
+
+def create_policy(kube: Any, ns: str, name: str, spec: dict[str, Any]) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RemediationPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns, "remediationpolicies", body)
+
+
+def incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
+    out = custom(kube).list_namespaced_custom_object(GROUP, VERSION, ns, "incidents")
+    return sorted(out["items"], key=lambda i: i["metadata"]["creationTimestamp"])
+
+
+def one_incident(kube: Any, ns: str) -> dict[str, Any]:
+    items = incidents(kube, ns)
+    assert len(items) <= 1, [i["metadata"]["name"] for i in items]
+    return items[0] if items else {}
+
+
+def status(inc: dict[str, Any]) -> dict[str, Any]:
+    return inc.get("status") or {}
+
+
+def deployment(kube: Any, ns: str, name: str) -> Any:
+    return k8s.AppsV1Api(kube).read_namespaced_deployment(name, ns)
+
+
+def restarted_at(kube: Any, ns: str, name: str) -> str | None:
+    annotations = deployment(kube, ns, name).spec.template.metadata.annotations or {}
+    return annotations.get(RESTARTED_AT)
+
+
+def crashloop_policy(target: str, **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
+        "actions": [{"rolloutRestart": {}, "verifyWithin": "60s"}],
+        "cooldown": "10s",
+    }
+    spec.update(overrides)
+    return spec
+
+
+def test_crash_loop_is_restarted_and_the_incident_resolves(kube, namespace, operator):
+    deploy(kube, namespace, "shop")
+    create_policy(kube, namespace, "shop-health", crashloop_policy("shop"))
+    victim = ready_pods(kube, namespace, "shop")[0].metadata.name
+    label_pod(kube, namespace, victim, "crashloop")
+
+    inc = wait_for(
+        lambda: (
+            status(one_incident(kube, namespace)).get("state") == "Resolved"
+            and one_incident(kube, namespace)
+        ),
+        timeout=90,
+        what="the incident to resolve",
+    )
+    st = status(inc)
+    assert inc["spec"]["signal"] == "crashloop"
+    assert inc["spec"]["target"]["name"] == "shop"
+    assert [p["name"] for p in st["evidence"]["pods"]] == [victim]
+    assert st["evidence"]["pods"][0]["reason"] == "CrashLoopBackOff"
+    (action,) = st["actions"]
+    assert action["type"] == "rolloutRestart"
+    assert action["state"] == "Verified"
+    assert restarted_at(kube, namespace, "shop") == action["params"]["restartedAt"]
+    # The fix is real: the crashing pod is gone and the workload is healthy again.
+    assert victim not in {p.metadata.name for p in pods(kube, namespace, "shop")}
+    wait_for(lambda: len(ready_pods(kube, namespace, "shop")) == 2, 60, "healthy shop")
+    policy = custom(kube).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "remediationpolicies", "shop-health"
+    )
+    assert condition(policy, "Ready")["status"] == "True"
+    assert policy["status"]["openIncidents"] == 0
+    events = k8s.CoreV1Api(kube).list_namespaced_event(
+        namespace, field_selector="involvedObject.name=shop"
+    )
+    assert "RemediationApplied" in {e.reason for e in events.items}
+
+
+def _exporter(sandbox: dict[str, Any], body: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{sandbox['exporter']}/control/web",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.status == 200
+
+
+def test_error_rate_anomaly_is_detected_and_acted_on(kube, namespace, operator, sandbox):
+    deploy(kube, namespace, "api")
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+        "signals": [
+            {
+                "name": "errors",
+                "prometheus": {
+                    "query": ERROR_QUERY,
+                    "interval": "5s",
+                    "detector": "threshold",
+                    "threshold": {"above": "0.1"},
+                    "for": "5s",
+                },
+            }
+        ],
+        "actions": [{"scaleOut": {"by": 1, "max": 4}, "verifyWithin": "2m"}],
+    }
+    create_policy(kube, namespace, "api-errors", spec)
+    time.sleep(12)  # a couple of normal evaluations first: nothing may fire on them
+    assert incidents(kube, namespace) == []
+    _exporter(sandbox, {"error_ratio": 0.3})
+    try:
+        inc = wait_for(
+            lambda: (
+                (status(one_incident(kube, namespace)).get("actions") or [{}])[0].get("state")
+                == "Applied"
+                and one_incident(kube, namespace)
+            ),
+            timeout=60,
+            what="the scale-out",
+        )
+        evidence = status(inc)["evidence"]
+        assert evidence["query"] == ERROR_QUERY
+        assert float(evidence["value"]) == pytest.approx(0.3)
+        assert float(evidence["score"]) >= 0.5
+        assert deployment(kube, namespace, "api").spec.replicas == 3
+    finally:
+        _exporter(sandbox, {})
+    wait_for(
+        lambda: status(one_incident(kube, namespace)).get("state") == "Resolved",
+        timeout=60,
+        what="resolution once the error ratio is back to normal",
+    )
+    assert status(one_incident(kube, namespace))["actions"][0]["state"] == "Verified"
+
+
+def test_a_pdb_holds_the_eviction_and_the_incident_says_so(kube, namespace, operator):
+    deploy(kube, namespace, "cart")
+    k8s.PolicyV1Api(kube).create_namespaced_pod_disruption_budget(
+        namespace,
+        {
+            "metadata": {"name": "cart"},
+            "spec": {
+                "minAvailable": 2,
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "cart"}},
+            },
+        },
+    )
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart"},
+        "signals": [{"name": "unready", "kubernetes": {"notReadyFor": "3s"}}],
+        "actions": [{"evictPod": {}, "verifyWithin": "5m"}],
+        "maxUnavailable": 1,
+    }
+    create_policy(kube, namespace, "cart-health", spec)
+    victim = ready_pods(kube, namespace, "cart")[0].metadata.name
+    label_pod(kube, namespace, victim, "notready")
+
+    inc = wait_for(
+        lambda: (
+            condition(one_incident(kube, namespace), "Blocked").get("reason") == "DisruptionBudget"
+            and one_incident(kube, namespace)
+        ),
+        timeout=60,
+        what="the eviction to be held by the PDB",
+    )
+    assert "refused" in status(inc)["message"]
+    assert status(inc)["actions"][0]["state"] == "Blocked"
+    time.sleep(12)  # a few retries later: still waiting, never forced
+    assert victim in {p.metadata.name for p in pods(kube, namespace, "cart")}
+    inc = one_incident(kube, namespace)
+    assert status(inc)["actions"][0]["state"] == "Blocked"
+    assert status(inc)["actions"][0]["attempts"] >= 2
+
+    k8s.PolicyV1Api(kube).delete_namespaced_pod_disruption_budget("cart", namespace)
+    inc = wait_for(
+        lambda: (
+            status(one_incident(kube, namespace)).get("state") == "Resolved"
+            and one_incident(kube, namespace)
+        ),
+        timeout=90,
+        what="the eviction once the PDB is gone",
+    )
+    assert status(inc)["actions"][0]["state"] == "Verified"
+    assert victim not in {p.metadata.name for p in pods(kube, namespace, "cart")}
+
+
+def test_circuit_breaker_stops_the_third_action(kube, namespace, operator):
+    deploy(kube, namespace, "pay", fault="crashloop")  # no restart can cure this one
+    rung = {"rolloutRestart": {}, "verifyWithin": "5s"}
+    create_policy(
+        kube,
+        namespace,
+        "pay-health",
+        crashloop_policy(
+            "pay", actions=[rung, rung, rung], maxActions={"count": 2, "window": "10m"}
+        ),
+    )
+    inc = wait_for(
+        lambda: (
+            condition(one_incident(kube, namespace), "Blocked").get("reason") == "CircuitOpen"
+            and one_incident(kube, namespace)
+        ),
+        timeout=120,
+        what="the circuit breaker to open",
+    )
+    assert [a["state"] for a in status(inc)["actions"]] == ["Unverified", "Unverified"]
+    time.sleep(10)
+    inc = one_incident(kube, namespace)
+    assert status(inc)["actionCount"] == 2, status(inc)["actions"]
+    assert "circuit breaker" in status(inc)["message"]
+    policy = custom(kube).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, "remediationpolicies", "pay-health"
+    )
+    assert policy["status"]["actionsInWindow"] == 2
+
+
+def test_ladder_escalates_to_people_when_every_rung_fails(kube, namespace, operator):
+    deploy(kube, namespace, "inv", fault="crashloop")
+    create_policy(
+        kube,
+        namespace,
+        "inv-health",
+        crashloop_policy("inv", actions=[{"rolloutRestart": {}, "verifyWithin": "5s"}]),
+    )
+    inc = wait_for(
+        lambda: (
+            status(one_incident(kube, namespace)).get("state") == "Escalated"
+            and one_incident(kube, namespace)
+        ),
+        timeout=90,
+        what="escalation",
+    )
+    assert [a["state"] for a in status(inc)["actions"]] == ["Unverified"]
+    assert "ladder exhausted" in status(inc)["message"]
+
+
+def test_dry_run_changes_nothing_but_records_what_it_would_do(kube, namespace, operator):
+    deploy(kube, namespace, "blog")
+    create_policy(kube, namespace, "blog-health", crashloop_policy("blog", dryRun=True))
+    victim = ready_pods(kube, namespace, "blog")[0].metadata.name
+    label_pod(kube, namespace, victim, "crashloop")
+    inc = wait_for(
+        lambda: (
+            status(one_incident(kube, namespace)).get("actions") and one_incident(kube, namespace)
+        ),
+        timeout=60,
+        what="the dry-run record",
+    )
+    (action,) = status(inc)["actions"]
+    assert action["state"] == "DryRun"
+    assert action["message"].startswith("dry run: would rollout restart of Deployment/blog")
+    time.sleep(5)
+    assert restarted_at(kube, namespace, "blog") is None
+    assert victim in {p.metadata.name for p in pods(kube, namespace, "blog")}
+
+
+def _restart_operator(operator: Any, monkeypatch: Any, env: dict[str, str]) -> None:
+    operator.stop()
+    for key in ("PROGNOS_TEST_PAUSE_AFTER_PLAN", "PROGNOS_TEST_PAUSE_AFTER_ACT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    operator.start()
+
+
+def test_killed_after_planned_resumes_and_runs_the_action_once(
+    kube, namespace, operator, monkeypatch
+):
+    deploy(kube, namespace, "mail")
+    create_policy(kube, namespace, "mail-health", crashloop_policy("mail"))
+    try:
+        _restart_operator(operator, monkeypatch, {"PROGNOS_TEST_PAUSE_AFTER_PLAN": "120"})
+        label_pod(
+            kube, namespace, ready_pods(kube, namespace, "mail")[0].metadata.name, "crashloop"
+        )
+        inc = wait_for(
+            lambda: (
+                (status(one_incident(kube, namespace)).get("actions") or [{}])[0].get("state")
+                == "Planned"
+                and one_incident(kube, namespace)
+            ),
+            timeout=60,
+            what="a Planned record",
+        )
+        planned = status(inc)["actions"][0]["params"]["restartedAt"]
+        assert restarted_at(kube, namespace, "mail") is None  # written ahead, not yet done
+        operator.stop(sig=signal.SIGKILL)
+        _restart_operator(operator, monkeypatch, {})
+        inc = wait_for(
+            lambda: (
+                status(one_incident(kube, namespace)).get("state") == "Resolved"
+                and one_incident(kube, namespace)
+            ),
+            timeout=90,
+            what="the resumed incident to resolve",
+        )
+    finally:
+        _restart_operator(operator, monkeypatch, {})
+    (action,) = status(inc)["actions"]
+    assert action["state"] == "Verified"
+    assert action["attempts"] == 1
+    assert restarted_at(kube, namespace, "mail") == planned  # the planned change, exactly once
+    replica_sets = k8s.AppsV1Api(kube).list_namespaced_replica_set(namespace).items
+    assert len(replica_sets) == 2  # the original and one restart: not two restarts
+
+
+def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operator, monkeypatch):
+    deploy(kube, namespace, "queue", fault="crashloop")
+    create_policy(
+        kube,
+        namespace,
+        "queue-health",
+        crashloop_policy(
+            "queue", actions=[{"scaleOut": {"by": 1, "max": 10}, "verifyWithin": "5m"}]
+        ),
+    )
+    try:
+        _restart_operator(operator, monkeypatch, {"PROGNOS_TEST_PAUSE_AFTER_ACT": "120"})
+        wait_for(
+            lambda: deployment(kube, namespace, "queue").spec.replicas == 3,
+            timeout=60,
+            what="the scale-out to be executed",
+        )
+        inc = one_incident(kube, namespace)
+        assert status(inc)["actions"][0]["state"] == "Planned"  # result not written yet
+        operator.stop(sig=signal.SIGKILL)
+        _restart_operator(operator, monkeypatch, {})
+        inc = wait_for(
+            lambda: (
+                status(one_incident(kube, namespace))["actions"][0]["state"] == "Applied"
+                and one_incident(kube, namespace)
+            ),
+            timeout=60,
+            what="the resumed record",
+        )
+    finally:
+        _restart_operator(operator, monkeypatch, {})
+    action = status(inc)["actions"][0]
+    assert "not repeated" in action["message"]
+    assert status(inc)["actionCount"] == 1
+    time.sleep(5)
+    assert deployment(kube, namespace, "queue").spec.replicas == 3  # 2 + 1, not 2 + 1 + 1
+
+
+def test_the_api_refuses_a_bad_policy_with_a_readable_message(kube, namespace, crds):
+    spec = crashloop_policy("x", actions=[{"scaleOut": {"max": 3}}])
+    with pytest.raises(ApiException) as err:
+        create_policy(kube, namespace, "bad", spec)
+    assert err.value.status == 422
+    assert "scaleOut needs exactly one of 'by' and 'factor'" in err.value.body
+    spec = crashloop_policy("x")
+    spec["selector"] = {"matchLabels": {"a": "b"}}
+    with pytest.raises(ApiException) as err:
+        create_policy(kube, namespace, "bad", spec)
+    assert "set exactly one of targetRef (a workload) and selector (pods)" in err.value.body
