@@ -62,6 +62,10 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     for noisy in ("urllib3", "kubernetes.client.rest", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Kopf logs every handler success per object at INFO ("Handler 'x' succeeded"); with pod
+    # watches that is a line per pod event. Keep its warnings and errors unless debugging.
+    if root.level > logging.DEBUG:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

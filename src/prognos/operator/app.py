@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ import kopf
 from prognos.logs import get_logger
 from prognos.notify.options import NotifyOptions
 from prognos.operator import metrics
-from prognos.operator.services import PrometheusSettings, Services
+from prognos.operator.services import PrometheusSettings, Services, kube_configuration
 
 log = get_logger("prognos.operator")
 
@@ -46,7 +47,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["services"] = Services.create(options.prometheus, options.fit_workers)
     if options.metrics_port:
         metrics.serve(options.metrics_port)
-    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    # Only Kopf warnings and errors become Kubernetes Events: Prognos posts its own decision
+    # Events explicitly, and an Event per handled pod event would flood the API.
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
@@ -57,6 +60,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     log.info(
         "operator.configured", prometheus=options.prometheus.url, metrics_port=options.metrics_port
+    )
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """Log Kopf in with the same credentials as our own client (see ``kube_configuration``)."""
+    cfg = kube_configuration()
+    auth = str(cfg.api_key.get("authorization") or cfg.api_key.get("BearerToken") or "")
+    scheme, _sep, token = auth.partition(" ")
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        scheme=scheme if token else None,
+        token=token or None,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
     )
 
 

@@ -48,15 +48,24 @@ class PrometheusSettings:
         )
 
 
-def kube_api_client() -> Any:
-    """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config."""
+def kube_configuration() -> Any:
+    """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config.
+
+    The kubeconfig path is read from the environment *now*: the client library fixes its
+    default path when it is first imported, which may be before a command sets KUBECONFIG.
+    """
     configuration = k8s.Configuration()
     try:
         k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except k8s_config.ConfigException:
-        k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        k8s_config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.retries = 1
-    return k8s.ApiClient(configuration)
+    return configuration
+
+
+def kube_api_client() -> Any:
+    return k8s.ApiClient(kube_configuration())
 
 
 @dataclass
