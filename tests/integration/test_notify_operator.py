@@ -234,3 +234,106 @@ def test_intake_authenticates_limits_and_validates(sandbox, operator):
     assert 'prognos_alerts_received_total{alertname="IntakeProbe",status="firing"}' in (
         operator.metrics()
     )
+
+
+def _control(sandbox: dict[str, Any], workload: str, body: dict[str, Any]) -> None:
+    req = urllib.request.Request(
+        f"{sandbox['exporter']}/control/{workload}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5):
+        pass
+
+
+def _incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
+    out = custom(kube).list_namespaced_custom_object(GROUP, VERSION, ns, "incidents")
+    return list(out.get("items") or [])
+
+
+def test_alertmanager_alert_heals_the_target_and_people_hear_of_it(
+    kube, namespace, operator, sandbox
+):
+    """Exporter error burst -> Prometheus rule -> Alertmanager -> intake -> rollout restart."""
+    apps = k8s.AppsV1Api(kube)
+    apps.create_namespaced_deployment(namespace, demo_deployment(namespace, "checkout", replicas=2))
+    with Sink() as sink:
+        secret(kube, namespace, "hook", {"url": sink.url, "secret": SIGNING})
+        channel(kube, namespace, "ops", webhook_spec("hook"))
+        policy = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "RemediationPolicy",
+            "metadata": {"name": "errors"},
+            "spec": {
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout"},
+                "signals": [
+                    {
+                        "name": "error-burst",
+                        "alert": {
+                            "alertname": "DemoHighErrorRatio",
+                            "labels": {"workload": "web"},
+                        },
+                    }
+                ],
+                "actions": [{"rolloutRestart": {}, "verifyWithin": "5m"}],
+                "notify": ["ops"],
+            },
+        }
+        custom(kube).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "remediationpolicies", policy
+        )
+        try:
+            _control(sandbox, "web", {"error_ratio": 0.5})
+            restarted = wait_for(
+                lambda: (
+                    apps.read_namespaced_deployment(
+                        "checkout", namespace
+                    ).spec.template.metadata.annotations
+                    or {}
+                ).get("kubectl.kubernetes.io/restartedAt"),
+                240,
+                "the rollout restart triggered by the alert",
+            )
+            assert restarted
+            assert 'alertname="DemoHighErrorRatio",status="firing"' in operator.metrics()
+        finally:
+            _control(sandbox, "web", {})  # the error burst ends: the alert resolves
+        wait_for(
+            lambda: any(
+                (i.get("status") or {}).get("state") == "Resolved"
+                for i in _incidents(kube, namespace)
+            ),
+            240,
+            "the incident resolved by the resolved alert",
+        )
+        types = wait_for(
+            lambda: (
+                {b["type"] for b in sink.json_bodies()}
+                >= {"IncidentOpened", "ActionApplied", "Resolved"}
+                and {b["type"] for b in sink.json_bodies()}
+            ),
+            60,
+            "incident notifications",
+        )
+        assert "IncidentOpened" in types
+        assert all(
+            verify_signature(
+                SIGNING,
+                r["body"],
+                r["headers"]["X-Prognos-Timestamp"],
+                r["headers"]["X-Prognos-Signature"],
+            )
+            for r in sink.requests
+        )
+        delivered = wait_for(
+            lambda: [
+                n
+                for i in _incidents(kube, namespace)
+                for n in (i.get("status") or {}).get("notifications") or []
+                if n.get("outcome") == "Delivered"
+            ],
+            60,
+            "delivery results recorded on the Incident",
+        )
+        assert {n["channel"] for n in delivered} == {"ops"}
