@@ -18,7 +18,7 @@ every change, so each rule below stays small:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from prognos.remediation.guards import GuardInputs, GuardResult, check
@@ -149,7 +149,7 @@ def step(
             unverified=unverified,
         )
     spec = policy.actions[inc.rung]
-    result = check(policy, spec, guards, now)
+    result = check(policy, spec, replace(guards, affected=obs.pods), now)
     if not result.allowed:
         return Step(
             StepKind.WAIT,

@@ -96,6 +96,8 @@ def check(policy: PolicyConfig, action: ActionSpec, inputs: GuardInputs, now: fl
             )
     if action.kind in POD_ACTIONS:
         pods = choose_pods(inputs.affected, inputs.unavailable, policy.max_unavailable)
+        if not inputs.affected:
+            return GuardResult(False, "NoAffectedPods", "no pod shows the signal any more")
         if not pods:
             return GuardResult(
                 False,
