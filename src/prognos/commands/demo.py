@@ -34,6 +34,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--surge-ramp", type=float, default=300.0, help="seconds the surge takes to reach its peak"
     )
+    parser.add_argument(
+        "--webhook-url", help="also POST every notification of the demo here, signed (HMAC)"
+    )
+    parser.add_argument("--webhook-secret", help="signing secret for --webhook-url")
+    parser.add_argument(
+        "--until-resolved",
+        action="store_true",
+        help="run the crash-loop healing scenario and exit 0 once its incident is resolved",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="--until-resolved: give up after seconds"
+    )
     parser.set_defaults(func=run)
 
 
@@ -52,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from prognos.sandbox.cluster import Sandbox, SandboxError
     from prognos.sandbox.procs import ComponentError
 
+    if bool(args.webhook_url) != bool(args.webhook_secret):
+        raise UsageError("--webhook-url and --webhook-secret go together")
+    if args.webhook_url and not args.webhook_url.startswith(("http://", "https://")):
+        raise UsageError("--webhook-url must be an http:// or https:// URL")
     try:
         state = Sandbox().up()
     except (tools.ToolError, SandboxError, ComponentError) as exc:
@@ -72,6 +88,18 @@ def run(args: argparse.Namespace) -> int:
         )
         with urllib.request.urlopen(req, timeout=5):
             pass
+    from prognos.commands import demo_scenario
+
+    notify = []
+    if args.webhook_url:
+        demo_scenario.install_webhook_channel(api, "demo", args.webhook_url, args.webhook_secret)
+        notify = [demo_scenario.CHANNEL]
+        print(f"[demo] every notification also goes to the webhook (channel {notify[0]})")
+    watcher = None
+    if args.until_resolved:
+        since = demo_scenario.start_crashloop(api, "demo", "web", notify)
+        print("[demo] demo/web pods crash-loop; policy web-crashloop restarts them", flush=True)
+        watcher = demo_scenario.IncidentWatcher(api, "demo", since, args.timeout)
     print(
         f"""
 Prognos demo on the local sandbox
@@ -86,18 +114,31 @@ Prognos demo on the local sandbox
     )
     os.environ["KUBECONFIG"] = str(kubeconfig)
     logs.configure("INFO", "console")
+    import contextlib
+
+    from prognos.notify.options import NotifyOptions
     from prognos.operator.app import RunOptions
     from prognos.operator.app import run as run_operator
     from prognos.operator.services import PrometheusSettings
 
-    run_operator(
-        RunOptions(
-            liveness_host="127.0.0.1",
-            liveness_port=_free(),
-            metrics_port=_free(),
-            prometheus=PrometheusSettings(url=state["prometheus"]),
+    if watcher is not None:
+        watcher.start()
+    with contextlib.suppress(KeyboardInterrupt):  # the watcher's SIGINT ends the scenario
+        run_operator(
+            RunOptions(
+                liveness_host="127.0.0.1",
+                liveness_port=_free(),
+                metrics_port=_free(),
+                prometheus=PrometheusSettings(url=state["prometheus"]),
+                notify=NotifyOptions(
+                    alert_host="127.0.0.1",
+                    alert_port=state.get("alert_receiver_port"),
+                    alert_token_file=state.get("alert_token_file"),
+                ),
+            )
         )
-    )
+    if watcher is not None:
+        return 0 if watcher.resolved else 1
     return 0
 
 

@@ -307,8 +307,13 @@ async def start_notifications(memo: kopf.Memo, **_: Any) -> None:
             token = await asyncio.to_thread(_token_provider, services, options)
         except SecretError as exc:
             raise kopf.PermanentError(f"alert intake token: {exc.message}") from exc
-        runtime.intake = AlertIntake(token, _alert_sink(services))
-        await runtime.intake.start(options.alert_host, options.alert_port)
+        intake = AlertIntake(token, _alert_sink(services))
+        try:
+            await intake.start(options.alert_host, options.alert_port)
+        except OSError as exc:  # port taken: notifications still work, alerts do not
+            log.error("intake.not_started", port=options.alert_port, error=str(exc))
+        else:
+            runtime.intake = intake
     memo["notify"] = runtime
     log.info(
         "notify.started",
