@@ -156,6 +156,14 @@ def report(df: pd.DataFrame, models: list[str]) -> None:
             f"| {r.trace} | {r.horizon} | {r.model} | {r.mase:.3f} | {r.coverage:.2f} "
             f"| {r.seconds:.3f} | {r.origins} | {r.failures} |"
         )
+    for value, title, fmt in (("mase", "MASE", ".3f"), ("coverage", "80% coverage", ".2f")):
+        print(f"\n## {title} per trace and horizon\n")
+        print("| trace | horizon | " + " | ".join(models) + " |")
+        print("|---|---|" + "---:|" * len(models))
+        wide = df.pivot_table(index=["trace", "horizon"], columns="model", values=value)
+        for (trace, horizon), row in wide.iterrows():
+            cells = " | ".join(format(row.get(m, np.nan), fmt) for m in models)
+            print(f"| {trace} | {horizon} | {cells} |")
     print("\n## Mean over traces\n")
     print("| model | MASE 15min | MASE 1h | cov80 15min | cov80 1h | median s |")
     print("|---|---:|---:|---:|---:|---:|")
