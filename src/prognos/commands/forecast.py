@@ -6,7 +6,8 @@ For each ``FILE`` (``timestamp,value``) it writes ``DIR/<same name>`` with
 Decisions:
 
 * Files are independent, so several files run in a process pool (``--jobs``, default: all
-  cores); a progress bar goes to stderr, results and errors are reported per file.
+  cores); a progress bar goes to stderr (redrawn on a terminal, a line per 10% in a log), and
+  errors are reported per file.
 * A bad file (empty, too short, non-numeric, timestamps out of order, ...) gets one line on
   stderr, the other files are still forecast, and the exit code is 2. A constant series is not
   an error: it gets a flat forecast with a zero-width interval.
@@ -199,13 +200,16 @@ def _plot(y: Any, fc: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def _progress(done: int, total: int, started: float) -> None:
+def _progress(done: int, total: int, started: float, tty: bool) -> None:
+    """Redraw in place on a terminal; in a log (not a TTY) one line per 10% instead."""
     width = 30
     filled = int(width * done / total)
     rate = done / max(time.perf_counter() - started, 1e-9)
-    sys.stderr.write(
-        f"\rforecast [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.1f} files/s"
-    )
+    bar = f"forecast [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.1f} files/s"
+    if tty:
+        sys.stderr.write(f"\r{bar}")
+    elif done == total or (10 * done) // total != (10 * (done - 1)) // total:
+        sys.stderr.write(f"{bar}\n")
     sys.stderr.flush()
 
 
@@ -223,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     workers = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     workers = min(workers, len(jobs))
     show_bar = len(jobs) > 1
+    tty = sys.stderr.isatty()
     started = time.perf_counter()
     failures = 0
     last_draw = 0.0
@@ -231,16 +236,16 @@ def run(args: argparse.Namespace) -> int:
         used = out.model
         if out.error is not None:
             failures += 1
-            if show_bar:
-                sys.stderr.write("\r\033[K")
+            if show_bar and tty:
+                sys.stderr.write("\r\033[K")  # clear the bar line before the error
             print(f"prognos forecast: error: {out.error}", file=sys.stderr)
         if out.table:
             _print_table(out)
         now = time.perf_counter()
-        if show_bar and (now - last_draw > 0.1 or i == len(jobs)):
-            _progress(i, len(jobs), started)
+        if show_bar and (not tty or now - last_draw > 0.1 or i == len(jobs)):
+            _progress(i, len(jobs), started, tty)
             last_draw = now
-    if show_bar:
+    if show_bar and tty:
         sys.stderr.write("\n")
     if len(jobs) == 1 and failures == 0 and not args.evaluate:
         print(f"{jobs[0].output}: {args.horizon} steps, model {used}", file=sys.stderr)
