@@ -25,6 +25,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from prognos.api import GROUP, VERSION
+from prognos.commands import UsageError
 from prognos.sandbox.stages import FAULT_LABEL
 
 CHANNEL = "demo-webhook"
@@ -40,6 +41,15 @@ def install_webhook_channel(api: Any, namespace: str, url: str, signing_secret: 
         "metadata": {"name": SECRET, "namespace": namespace},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
+    try:
+        _install(core, custom, namespace, body)
+    except ApiException as exc:
+        raise UsageError(
+            f"creating the demo webhook channel failed: {exc.status} {exc.reason}"
+        ) from exc
+
+
+def _install(core: Any, custom: Any, namespace: str, body: Any) -> None:
     try:
         core.create_namespaced_secret(namespace, body)
     except ApiException as exc:
@@ -68,18 +78,43 @@ def install_webhook_channel(api: Any, namespace: str, url: str, signing_secret: 
         )
 
 
+def _ensure_policy(custom: Any, namespace: str, policy: dict[str, Any]) -> None:
+    """Create the policy, or replace the spec of the one a previous run left."""
+    for _ in range(30):
+        try:
+            current = custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "remediationpolicies", POLICY
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, "remediationpolicies", policy
+            )
+            return
+        if not current["metadata"].get("deletionTimestamp"):
+            custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, "remediationpolicies", POLICY, {"spec": policy["spec"]}
+            )
+            return
+        # Deleted while no operator ran: its finalizer would hold it forever. It is ours.
+        custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            "remediationpolicies",
+            POLICY,
+            {"metadata": {"finalizers": None}},
+        )
+        time.sleep(1.0)
+    raise UsageError(f"policy {namespace}/{POLICY} is stuck in deletion")
+
+
 def start_crashloop(api: Any, namespace: str, target: str, notify: list[str]) -> float:
     """Apply the policy, then crash-loop the target's pods; return the scenario start time."""
     custom: Any = k8s.CustomObjectsApi(api)
+    core: Any = k8s.CoreV1Api(api)
     started = time.time()
-    try:
-        custom.delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, "remediationpolicies", POLICY
-        )
-        time.sleep(1.0)  # its incidents are garbage-collected with it
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
     policy = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "RemediationPolicy",
@@ -92,24 +127,30 @@ def start_crashloop(api: Any, namespace: str, target: str, notify: list[str]) ->
             "notify": notify,
         },
     }
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "remediationpolicies", policy)
-    core: Any = k8s.CoreV1Api(api)
-    deadline = time.monotonic() + 60
-    while True:
-        pods = [
-            p
-            for p in core.list_namespaced_pod(
-                namespace, label_selector=f"app.kubernetes.io/name={target}"
-            ).items
-            if p.metadata.deletion_timestamp is None
-        ]
-        if pods or time.monotonic() > deadline:
-            break
-        time.sleep(1.0)
-    for pod in pods:
-        core.patch_namespaced_pod(
-            pod.metadata.name, namespace, {"metadata": {"labels": {FAULT_LABEL: "crashloop"}}}
-        )
+    try:
+        _ensure_policy(custom, namespace, policy)
+        deadline = time.monotonic() + 60
+        while True:
+            pods = [
+                p
+                for p in core.list_namespaced_pod(
+                    namespace, label_selector=f"app.kubernetes.io/name={target}"
+                ).items
+                if p.metadata.deletion_timestamp is None
+            ]
+            if pods or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        for pod in pods:
+            core.patch_namespaced_pod(
+                pod.metadata.name, namespace, {"metadata": {"labels": {FAULT_LABEL: "crashloop"}}}
+            )
+    except ApiException as exc:
+        raise UsageError(
+            f"setting up the crash-loop scenario failed: {exc.status} {exc.reason}"
+        ) from exc
+    if not pods:
+        raise UsageError(f"no pods of {namespace}/{target} to crash-loop")
     return started
 
 

@@ -133,7 +133,10 @@ def parse_payload(raw: bytes, max_alerts: int = MAX_ALERTS) -> list[ReceivedAler
             ReceivedAlert(
                 status=str(status),
                 labels=labels,
-                annotations=_str_map(item.get("annotations") or {}, f"{where}.annotations"),
+                annotations=_str_map(
+                    {} if item.get("annotations") is None else item["annotations"],
+                    f"{where}.annotations",
+                ),
                 starts_at=starts,
                 ends_at=_time(item.get("endsAt"), f"{where}.endsAt", required=False),
                 fingerprint=fingerprint,
