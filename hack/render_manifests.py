@@ -74,7 +74,8 @@ def render(helm: str) -> dict[Path, str]:
         path: HEADER + yaml.safe_dump_all(docs, sort_keys=False, width=100)
         for path, docs in files.items()
     }
-    crds = sorted(p.name for p in (ROOT / "manifests" / "crd").glob("prognos.io_*.yaml"))
+    crd_dir = ROOT / "manifests" / "crd"
+    crds = sorted(p.name for p in crd_dir.glob("*.yaml") if p.name != "kustomization.yaml")
     rendered[Path("manifests") / "crd" / "kustomization.yaml"] = HEADER + yaml.safe_dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",

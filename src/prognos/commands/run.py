@@ -52,6 +52,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--peering", help="Kopf peering name for active/standby replicas")
     parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=15,
+        help="seconds a replica's keep-alive is valid (bounds the failover)",
+    )
+    parser.add_argument(
+        "--priority", type=int, help="peering priority (default: random, so replicas never tie)"
+    )
+    parser.add_argument(
         "--alert-port",
         type=int,
         default=int(os.environ.get("PROGNOS_ALERT_PORT") or 0),
@@ -96,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.prometheus_token_file, args.prometheus_ca_file):
         if path and not Path(path).is_file():
             raise UsageError(f"{path} does not exist")
+    if args.peering_lifetime < 5:
+        raise UsageError("--peering-lifetime must be at least 5 seconds")
     if args.fit_workers < 1:
         raise UsageError("--fit-workers must be at least 1")
     if not 0 <= args.alert_port < 65536:
@@ -118,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
             liveness_host=args.liveness_host,
             liveness_port=args.liveness_port,
             peering=args.peering,
+            peering_lifetime=args.peering_lifetime,
+            priority=args.priority,
             metrics_port=args.metrics_port or None,
             fit_workers=args.fit_workers,
             prometheus=PrometheusSettings(

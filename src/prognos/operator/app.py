@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,12 @@ class RunOptions:
     liveness_host: str = "0.0.0.0"
     liveness_port: int = 8080
     peering: str | None = None
+    #: Seconds a replica's keep-alive stays valid: a standby takes over at most this long
+    #: (plus one re-check) after the active replica stops refreshing it.
+    peering_lifetime: int = 15
+    #: Peering priority; None draws a random one so that replicas started with identical
+    #: arguments (a Deployment) never tie, and exactly one is active.
+    priority: int | None = None
     standalone: bool = True
     metrics_port: int | None = 8000
     fit_workers: int = 1
@@ -44,6 +51,7 @@ class RunOptions:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Kopf settings that an operator changing production wants, and the shared services."""
     options: RunOptions = memo["options"]
+    settings.peering.lifetime = options.peering_lifetime
     memo["services"] = Services.create(options.prometheus, options.fit_workers)
     if options.metrics_port:
         metrics.serve(options.metrics_port)
@@ -102,6 +110,13 @@ def run(options: RunOptions) -> None:
             kopf.operator(
                 standalone=options.standalone if options.peering is None else False,
                 peering_name=options.peering,
+                priority=(
+                    options.priority
+                    if options.priority is not None
+                    else secrets.randbelow(2**30) + 1
+                    if options.peering
+                    else None
+                ),
                 namespaces=list(options.namespaces),
                 clusterwide=not options.namespaces,
                 liveness_endpoint=f"http://{options.liveness_host}:{options.liveness_port}/healthz",
