@@ -149,6 +149,26 @@ def spec_schema() -> dict[str, Any]:
                         ],
                     ),
                     "enabled": boolean("Set false for purely reactive scaling.", default=True),
+                    "confirmedScaleDown": boolean(
+                        "Scale down without waiting for the scale-down window when the observed "
+                        "load and the forecast over the window both allow it.",
+                        default=True,
+                    ),
+                    "calibratedBounds": boolean(
+                        "Size the forecast bound from its own recent errors at the quantile.",
+                        default=True,
+                    ),
+                    "anchorSmoothing": string(
+                        'Weight of the previous re-anchoring offset, decimal in [0, 1) ("0.5").',
+                        pattern=DECIMAL_PATTERN,
+                        max_length=16,
+                        rules=[
+                            rule(
+                                "double(self) >= 0.0 && double(self) < 1.0",
+                                'anchorSmoothing must be in [0, 1), e.g. "0.5"',
+                            )
+                        ],
+                    ),
                 },
                 description="How load is forecast and used.",
             ),

@@ -19,6 +19,15 @@ upper bound at the configured quantile over the horizon), and ``desired = max(fo
 reactive)``. The forecast can therefore only raise the recommendation: a scale-down always needs
 the reactive (observed) load to agree, and the forecast can make it smaller or cancel it.
 
+And one rule in step 2, forecast-confirmed scale-down (``forecast.confirmedScaleDown``, on by
+default; off, or without a usable forecast, the window is plain HPA): the scale-down window
+exists because a reactive controller cannot tell a dip from a drop, so it waits to see whether
+the load comes back. When the caller passes ``confirm_load``, the forecast upper bound over the
+whole window, the answer is known: if the window holds a scale-down back, the result may go down
+at once to ``max(reactive, forecast, raw(confirm_load))``. It is never below the observed load
+(a forecast alone never scales down), never below what the forecast needs within the window, and
+the recommendation remembered for later windows is unchanged.
+
 Everything is pure: time is passed in as seconds, and ``CalculatorState`` holds the remembered
 recommendations and scale events so the operator can persist it in status and restore it.
 """
@@ -63,6 +72,9 @@ class Reason(StrEnum):
     FORECAST_UNAVAILABLE = "ForecastUnavailable"
     FORECAST_DISABLED = "ForecastDisabled"
     RECOMMEND_ONLY = "RecommendOnly"
+    # Prognos: a scale-down that skipped the stabilization window because the observed load and
+    # the forecast over the whole window both support the lower count.
+    SCALE_DOWN_FORECAST_CONFIRMED = "ScaleDownForecastConfirmed"
 
 
 _CONSTRAINTS = frozenset(
@@ -133,6 +145,7 @@ class Recommendation:
     combined: int
     stabilized: int
     reasons: tuple[Reason, ...]
+    confirmed: int | None = None
 
 
 def raw_replicas(current: int, load: float, target: float, tolerance: float) -> int:
@@ -266,12 +279,17 @@ def recommend(
     current: int,
     load: float,
     forecast_load: float | None = None,
+    confirm_load: float | None = None,
     record: bool = True,
 ) -> Recommendation:
-    """One HPA sync plus the forecast rule. Mutates ``state`` (recommendation, scale event).
+    """One HPA sync plus the forecast rules. Mutates ``state`` (recommendation, scale event).
 
-    ``record=False`` leaves out the scale event, for callers that will not act on the answer
-    (Recommend mode): rate policies must count changes that really happened.
+    ``confirm_load`` (forecast-confirmed scale-down, see the module docstring) is the forecast
+    upper bound over the whole scale-down stabilization window: when the window holds a
+    scale-down back, the count ``max(reactive, forecast, raw(confirm_load))`` is taken at once
+    instead. None (no usable forecast, the option off, data missing in the window) keeps the plain
+    HPA window. ``record=False`` leaves out the scale event, for callers that will not act on the
+    answer (Recommend mode): rate policies must count changes that really happened.
     """
     if current < 0:
         raise ValueError(f"current replicas must be >= 0, got {current}")
@@ -279,6 +297,8 @@ def recommend(
         raise ValueError(f"load must be a finite number >= 0, got {load}")
     if forecast_load is not None and (not math.isfinite(forecast_load) or forecast_load < 0):
         raise ValueError(f"forecast load must be a finite number >= 0, got {forecast_load}")
+    if confirm_load is not None and (not math.isfinite(confirm_load) or confirm_load < 0):
+        raise ValueError(f"confirm load must be a finite number >= 0, got {confirm_load}")
     target = config.target_per_replica
     tolerance = config.behavior.tolerance
     reactive = raw_replicas(current, load, target, tolerance)
@@ -291,7 +311,18 @@ def recommend(
     )
 
     stabilized = stabilize(config, state, now, current, combined)
-    if stabilized != combined:
+    confirmed: int | None = None
+    if confirm_load is not None:
+        # Never below the observed load, nor below the forecast over the horizon or the window.
+        confirmed = max(combined, raw_replicas(current, confirm_load, target, tolerance))
+    if confirmed is not None and combined <= confirmed < stabilized <= current:
+        # The window is holding a scale-down back, and the forecast says the load will not come
+        # back above ``confirmed`` within it: what the window waits to find out is known.
+        stabilized = confirmed
+        reasons = [Reason.SCALE_DOWN_REACTIVE, Reason.SCALE_DOWN_FORECAST_CONFIRMED]
+        if confirmed > reactive:
+            reasons.append(Reason.SCALE_DOWN_LIMITED_BY_FORECAST)
+    elif stabilized != combined:
         reasons.append(Reason.STABILIZED_DOWN if combined < stabilized else Reason.STABILIZED_UP)
 
     desired = stabilized
@@ -338,4 +369,5 @@ def recommend(
         combined=combined,
         stabilized=stabilized,
         reasons=tuple(reasons),
+        confirmed=confirmed,
     )

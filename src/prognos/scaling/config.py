@@ -145,6 +145,17 @@ class ForecastConfig:
     ``accuracy_window`` is compared with seasonal naive's over the same points; when the ratio
     exceeds ``max_relative_error`` (after ``min_accuracy_points`` points) the forecast is ignored
     and scaling is reactive until the ratio recovers below ``recover_relative_error``.
+
+    ``confirmed_scale_down`` (Prognos, on by default): a scale-down the observed load allows
+    does not wait for the scale-down stabilization window when the forecast upper bound over
+    ``max(horizon, window)`` supports the lower count too (see ``prognos.scaling.calculator``).
+    Off, a PredictiveScaler scales down exactly like an HPA with the same ``behavior``.
+
+    ``calibrated_bounds`` (Prognos, on by default): once enough forecasts have been scored, the
+    bound used for scaling is the anchored point forecast plus the ``quantile`` of its own recent
+    errors over the same look-ahead (``accuracy.BoundCalibrator``) instead of the model's
+    interval. ``anchor_smoothing`` is the weight of the previous anchor offset in the
+    exponentially smoothed re-anchoring (0 = the newest sample alone).
     """
 
     model: str = "auto"
@@ -159,6 +170,9 @@ class ForecastConfig:
     max_relative_error: float = 1.0
     recover_relative_error: float = 0.9
     enabled: bool = True
+    confirmed_scale_down: bool = True
+    calibrated_bounds: bool = True
+    anchor_smoothing: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -170,6 +184,8 @@ class ForecastConfig:
                 raise ValueError(f"forecast {name} must be positive")
         if self.min_seasons < 0 or self.min_accuracy_points < 1:
             raise ValueError("min_seasons must be >= 0 and min_accuracy_points >= 1")
+        if not 0.0 <= self.anchor_smoothing < 1.0:
+            raise ValueError(f"anchor smoothing must be in [0, 1), got {self.anchor_smoothing}")
         if not 0 < self.recover_relative_error <= self.max_relative_error:
             raise ValueError("need 0 < recover_relative_error <= max_relative_error")
 

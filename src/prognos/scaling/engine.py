@@ -29,14 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from prognos.forecasting.base import ForecastError
-from prognos.scaling.accuracy import AccuracyTracker
+from prognos.scaling.accuracy import AccuracyTracker, BoundCalibrator
 from prognos.scaling.calculator import (
     CalculatorState,
     Reason,
@@ -79,8 +79,14 @@ def fit_model(
     history: pd.Series,
     now: datetime,
     factory: ModelFactory = make_model,
+    *,
+    lookahead: timedelta | None = None,
 ) -> FittedModel:
     """Fit ``config.model`` on ``history`` and predict the next refit interval plus horizon.
+
+    ``lookahead`` (``ScalerEngine.fit_lookahead``) extends the prediction when decisions look
+    further ahead than the horizon (forecast-confirmed scale-down looks over the scale-down
+    window); without it, confirmation is skipped near the end of a refit interval.
 
     Pure and synchronous; never raises for bad data (returns a ``FittedModel`` with ``error``),
     so a worker-pool future always yields something to ``install``. Only data up to ``now`` is
@@ -100,7 +106,8 @@ def fit_model(
         model = factory(config.model, config.season)
         model.fit(y)
         step = pd.Timedelta(np.median(np.diff(pd.DatetimeIndex(y.index).asi8)), unit="ns")
-        cover = pd.Timedelta(config.refit_interval + config.horizon) + 2 * step
+        ahead = config.horizon if lookahead is None else max(config.horizon, lookahead)
+        cover = pd.Timedelta(config.refit_interval + ahead) + 2 * step
         steps = max(1, math.ceil(cover / step))
         level = config.interval_level
         forecast = model.predict(steps, levels=(level,) if level is not None else (0.8,))
@@ -216,26 +223,38 @@ class EngineState:
     calculator: CalculatorState = field(default_factory=CalculatorState)
     degraded: bool = False
     last_scale_time: float | None = None
+    # Last tick whose load was missing or stale: no forecast-confirmed scale-down within one
+    # scale-down window of it (the held count must age out of the window first, as in HPA).
+    last_fallback_time: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.calculator.to_dict(),
             "forecastDegraded": self.degraded,
-            "lastScaleTime": None
-            if self.last_scale_time is None
-            else _iso(datetime.fromtimestamp(self.last_scale_time, tz=UTC)),
+            "lastScaleTime": _iso_or_none(self.last_scale_time),
+            "lastFallbackTime": _iso_or_none(self.last_fallback_time),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineState:
-        last = data.get("lastScaleTime")
         return cls(
             calculator=CalculatorState.from_dict(data),
             degraded=bool(data.get("forecastDegraded", False)),
-            last_scale_time=None
-            if last is None
-            else epoch_seconds(datetime.fromisoformat(str(last))),
+            last_scale_time=_epoch_or_none(data.get("lastScaleTime")),
+            last_fallback_time=_epoch_or_none(data.get("lastFallbackTime")),
         )
+
+
+def _iso_or_none(t: float | None) -> str | None:
+    return None if t is None else _iso(datetime.fromtimestamp(t, tz=UTC))
+
+
+def _epoch_or_none(value: Any) -> float | None:
+    return None if value is None else epoch_seconds(datetime.fromisoformat(str(value)))
+
+
+# Scored ranges needed before the calibrated margin replaces the model's interval.
+CALIBRATION_POINTS = 120
 
 
 class ScalerEngine:
@@ -258,6 +277,12 @@ class ScalerEngine:
         )
         # Latest (actual - cached mean): re-anchors the cached path on the newest observation.
         self._offset = 0.0
+        window = config.forecast.accuracy_window.total_seconds()
+        self.horizon_bounds = BoundCalibrator(window, CALIBRATION_POINTS)
+        self.window_bounds = BoundCalibrator(window, CALIBRATION_POINTS)
+        self._last_sample = float("-inf")
+        self._anchor: float | None = None
+        self._anchor_time = float("-inf")
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -269,14 +294,27 @@ class ScalerEngine:
         age = epoch_seconds(now) - self.model.fitted_at
         return age >= self.config.forecast.refit_interval.total_seconds()
 
+    @property
+    def fit_lookahead(self) -> timedelta:
+        """How far past ``now`` decisions read the forecast: the horizon, or the scale-down
+        window when forecast-confirmed scale-down looks further. Pass it to ``fit_model``."""
+        fc = self.config.forecast
+        if not fc.confirmed_scale_down:
+            return fc.horizon
+        window = timedelta(seconds=self.config.behavior.scale_down.stabilization_window_seconds)
+        return max(fc.horizon, window)
+
     def fit(self, history: pd.Series, now: datetime) -> FittedModel:
         """``fit_model`` with this engine's config and factory (does not install)."""
-        return fit_model(self.config.forecast, history, now, self.factory)
+        return fit_model(
+            self.config.forecast, history, now, self.factory, lookahead=self.fit_lookahead
+        )
 
     def install(self, model: FittedModel) -> None:
         """Swap in a newly fitted model (or a failed fit, which disables the forecast)."""
         self.model = model
         self._offset = 0.0
+        self._anchor = None  # offsets are relative to the installed path
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -307,7 +345,11 @@ class ScalerEngine:
             return self._fallback(now, now_s, current_replicas, load, record)
 
         self._score(sample_s, load)
-        forecast_load, notes = self._forecast_load(now_s, sample_s, load)
+        if sample_s > self._last_sample:
+            self._last_sample = sample_s
+            self.horizon_bounds.observe(sample_s, load)
+            self.window_bounds.observe(sample_s, load)
+        forecast_load, confirm_load, notes = self._forecast_load(now_s, sample_s, load)
         rec = recommend(
             cfg,
             self.state.calculator,
@@ -315,6 +357,7 @@ class ScalerEngine:
             current=current_replicas,
             load=load,
             forecast_load=forecast_load,
+            confirm_load=confirm_load,
             record=record,
         )
         reasons = rec.reasons + tuple(notes)
@@ -355,6 +398,7 @@ class ScalerEngine:
             desired = cfg.min_replicas
             reasons.append(Reason.LIMITED_BY_MIN)
         calc = self.state.calculator
+        self.state.last_fallback_time = now_s
         # Remembered as a recommendation so a scale-down right after the data returns still
         # waits for the stabilization window.
         calc.recommendations.append((now_s, desired))
@@ -411,26 +455,70 @@ class ScalerEngine:
 
     def _forecast_load(
         self, now_s: float, sample_s: float, load: float
-    ) -> tuple[float | None, list[Reason]]:
+    ) -> tuple[float | None, float | None, list[Reason]]:
+        """(forecast load over the horizon, over the scale-down window for confirmation, notes).
+
+        The confirmation load is None unless the option is on, the cached path covers the whole
+        window, and no tick in the last window lacked data.
+        """
         fc = self.config.forecast
         if not fc.enabled:
-            return None, [Reason.FORECAST_DISABLED]
+            return None, None, [Reason.FORECAST_DISABLED]
         m = self.model
         if m is None or m.insufficient_history:
-            return None, [Reason.INSUFFICIENT_HISTORY]
+            return None, None, [Reason.INSUFFICIENT_HISTORY]
         if not m.ok:
-            return None, [Reason.FORECAST_UNAVAILABLE]
+            return None, None, [Reason.FORECAST_UNAVAILABLE]
         if self.state.degraded:
-            return None, [Reason.FORECAST_DEGRADED]
+            return None, None, [Reason.FORECAST_DEGRADED]
         # Points whose interval (t - step, t] overlaps (now, now + horizon]: the load that
         # capacity requested now will meet once it is ready.
-        lo = math.floor((now_s - m.start) / m.step) + 1
+        lo = max(math.floor((now_s - m.start) / m.step) + 1, 0)
         hi = math.ceil((now_s + fc.horizon.total_seconds() - m.start) / m.step)
-        lo = max(lo, 0)
         hi = min(hi, len(m.upper) - 1)
         if hi < lo or lo >= len(m.upper):
-            return None, [Reason.FORECAST_UNAVAILABLE]
+            return None, None, [Reason.FORECAST_UNAVAILABLE]
         i = self._index(sample_s)
         offset = load - float(m.mean[i]) if i is not None else 0.0
-        value = float(np.max(m.upper[lo : hi + 1])) + offset
-        return max(value, 0.0), []
+        if i is not None and sample_s > self._anchor_time:
+            # Exponentially smoothed anchor: one noisy sample does not move the whole path.
+            self._anchor_time = sample_s
+            a = fc.anchor_smoothing
+            self._anchor = offset if self._anchor is None else a * self._anchor + (1 - a) * offset
+        if i is not None and self._anchor is not None:
+            offset = self._anchor
+        value = self._bound(self.horizon_bounds, now_s, lo, hi, offset)
+        return value, self._confirm_load(now_s, lo, offset), []
+
+    def _bound(
+        self, calibrator: BoundCalibrator, now_s: float, lo: int, hi: int, offset: float
+    ) -> float:
+        """Highest load over points ``lo..hi``: the anchored point forecast plus the calibrated
+        margin, or the model's upper bound until enough errors were scored."""
+        m = self.model
+        assert m is not None
+        fc = self.config.forecast
+        bound = float(np.max(m.upper[lo : hi + 1])) + offset
+        if fc.calibrated_bounds:
+            point = float(np.max(m.mean[lo : hi + 1])) + offset
+            calibrator.predict(now_s, m.start + hi * m.step, point)
+            margin = calibrator.margin(fc.quantile)
+            if margin is not None:
+                bound = point + margin
+        return max(bound, 0.0)
+
+    def _confirm_load(self, now_s: float, lo: int, offset: float) -> float | None:
+        """Forecast upper bound over ``(now, now + max(horizon, scale-down window)]``."""
+        m = self.model
+        cfg = self.config
+        window = cfg.behavior.scale_down.stabilization_window_seconds
+        if m is None or not cfg.forecast.confirmed_scale_down:
+            return None
+        last_gap = self.state.last_fallback_time
+        if last_gap is not None and now_s - last_gap < window:
+            return None
+        ahead = max(cfg.forecast.horizon.total_seconds(), float(window))
+        hi = math.ceil((now_s + ahead - m.start) / m.step)
+        if hi >= len(m.upper):
+            return None  # the cached path ends inside the window: let the window decide
+        return self._bound(self.window_bounds, now_s, lo, hi, offset)

@@ -16,7 +16,8 @@ Accepted shape (every field except ``maxReplicas`` and ``metric.targetPerReplica
     maxReplicas: 20
     metric: {query: "...", targetPerReplica: "100"}
     forecast: {model: auto, horizon: 5m, history: 14d, quantile: "0.9", refitInterval: 1h,
-               season: 1d}
+               season: 1d, enabled: true, confirmedScaleDown: true, calibratedBounds: true,
+               anchorSmoothing: "0.5"}
     behavior:
       tolerance: "0.1"
       scaleUp:   {stabilizationWindowSeconds: 0, selectPolicy: Max,
@@ -216,7 +217,18 @@ def _forecast(value: Any) -> ForecastConfig:
         value,
         path,
         frozenset(
-            {"model", "horizon", "history", "quantile", "refitInterval", "season", "enabled"}
+            {
+                "model",
+                "horizon",
+                "history",
+                "quantile",
+                "refitInterval",
+                "season",
+                "enabled",
+                "confirmedScaleDown",
+                "calibratedBounds",
+                "anchorSmoothing",
+            }
         ),
     )
     config = ForecastConfig()
@@ -239,10 +251,22 @@ def _forecast(value: Any) -> ForecastConfig:
         if not 0.5 <= q < 1.0:
             raise SpecError(f"{path}.quantile: must be in [0.5, 1), got {raw['quantile']!r}")
         changes["quantile"] = q
-    if "enabled" in raw:
-        if not isinstance(raw["enabled"], bool):
-            raise SpecError(f"{path}.enabled: must be true or false")
-        changes["enabled"] = raw["enabled"]
+    for key, attr in (
+        ("enabled", "enabled"),
+        ("confirmedScaleDown", "confirmed_scale_down"),
+        ("calibratedBounds", "calibrated_bounds"),
+    ):
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise SpecError(f"{path}.{key}: must be true or false")
+            changes[attr] = raw[key]
+    if "anchorSmoothing" in raw:
+        a = parse_decimal(raw["anchorSmoothing"], f"{path}.anchorSmoothing")
+        if not 0.0 <= a < 1.0:
+            raise SpecError(
+                f"{path}.anchorSmoothing: must be in [0, 1), got {raw['anchorSmoothing']!r}"
+            )
+        changes["anchor_smoothing"] = a
     try:
         return replace(config, **changes)
     except ValueError as exc:
