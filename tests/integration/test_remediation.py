@@ -430,3 +430,39 @@ def test_the_api_refuses_a_bad_policy_with_a_readable_message(kube, namespace, c
     with pytest.raises(ApiException) as err:
         create_policy(kube, namespace, "bad", spec)
     assert "set exactly one of targetRef (a workload) and selector (pods)" in err.value.body
+
+
+def test_selector_policy_deletes_an_oom_killed_pod(kube, namespace, operator):
+    deploy(kube, namespace, "cache")
+    spec = {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "cache"}},
+        "signals": [{"name": "oom", "kubernetes": {"oomKilled": True}}],
+        "actions": [{"deletePod": {}, "verifyWithin": "60s"}],
+    }
+    create_policy(kube, namespace, "cache-oom", spec)
+    victim = ready_pods(kube, namespace, "cache")[0].metadata.name
+    k8s.CoreV1Api(kube).patch_namespaced_pod(
+        victim,
+        namespace,
+        {
+            "metadata": {
+                "labels": {FAULT_LABEL: "crashloop"},
+                "annotations": {"prognos.io/sandbox-fault-reason": "OOMKilled"},
+            }
+        },
+    )
+    inc = wait_for(
+        lambda: (
+            status(one_incident(kube, namespace)).get("state") == "Resolved"
+            and one_incident(kube, namespace)
+        ),
+        timeout=90,
+        what="the OOM incident to resolve",
+    )
+    # Grouped by the pod's owner: the Deployment, found from its ReplicaSet.
+    assert inc["spec"]["target"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "cache"}
+    assert status(inc)["evidence"]["pods"][0]["reason"] == "OOMKilled"
+    (action,) = status(inc)["actions"]
+    assert action["type"] == "deletePod" and action["state"] == "Verified"
+    assert action["params"]["pods"][0]["name"] == victim
+    assert victim not in {p.metadata.name for p in pods(kube, namespace, "cache")}

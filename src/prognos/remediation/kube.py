@@ -461,6 +461,22 @@ class RemediationKube(Kube):
         name: str,
         status: dict[str, Any] | None = None,
         labels: dict[str, str] | None = None,
+    ) -> bool:
+        """Patch labels and/or status; False when the Incident no longer exists."""
+        try:
+            self._patch_incident(namespace, name, status, labels)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def _patch_incident(
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any] | None,
+        labels: dict[str, str] | None,
     ) -> None:
         if labels:
             self.custom.patch_namespaced_custom_object(

@@ -214,9 +214,8 @@ class PolicyRunner:
             if inc.policy != self.name:
                 continue
             self.incidents[inc.name] = inc
-            self.action_times.extend(
-                a.planned_at for a in inc.actions if a.state is not ActionState.DRY_RUN
-            )
+            # Dry-run records count too: a dry run previews what the breaker would allow.
+            self.action_times.extend(a.planned_at for a in inc.actions)
             pending = inc.pending()
             if inc.open and pending is not None:
                 self.resuming.add(pending.key)
@@ -513,13 +512,17 @@ class PolicyRunner:
         return inc
 
     async def _persist(self, inc: Incident, labels: bool = False) -> None:
-        await asyncio.to_thread(
+        found = await asyncio.to_thread(
             self.rt.kube.patch_incident,
             self.namespace,
             inc.name,
             inc.status(),
             {OPEN_LABEL: "true" if inc.open else "false"} if labels else None,
         )
+        if not found:
+            # Deleted by someone: forget it; a still-firing signal opens a new episode.
+            log.warning("remediation.incident_gone", incident=inc.name)
+            self.incidents.pop(inc.name, None)
 
     def _guard_inputs(
         self,
@@ -541,17 +544,7 @@ class PolicyRunner:
         )
         return GuardInputs(
             paused_by=paused_by,
-            policy_actions=list(self.action_times)
-            + (
-                [
-                    a.planned_at
-                    for i in self.incidents.values()
-                    for a in i.actions
-                    if a.state is ActionState.DRY_RUN
-                ]
-                if policy.dry_run
-                else []
-            ),
+            policy_actions=list(self.action_times),
             global_actions=list(self.rt.global_actions),
             global_limit=self.rt.global_limit,
             last_action_on_target=last_on_target,
@@ -918,9 +911,9 @@ class PolicyRunner:
                 log.warning("remediation.retention_failed", incident=name, error=str(exc))
                 continue
             self.incidents.pop(name, None)
-        if policy.max_actions is not None:
-            cutoff = now - max(policy.max_actions.window_s, policy.cooldown_s)
-            self.action_times = [t for t in self.action_times if t > cutoff]
+        window = policy.max_actions.window_s if policy.max_actions is not None else 0.0
+        cutoff = now - max(window, policy.cooldown_s, 3600.0)
+        self.action_times = [t for t in self.action_times if t > cutoff]
 
     # -- reporting ------------------------------------------------------------------------
     def _cond(self, type_: str, status: bool, reason: str, message: str, gen: int) -> None:
