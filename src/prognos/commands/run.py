@@ -78,6 +78,12 @@ def register(subparsers: Any) -> None:
         help="NAMESPACE/NAME of a Secret whose key 'token' is that bearer token",
     )
     parser.add_argument(
+        "--alert-max-body-bytes",
+        type=int,
+        default=1 << 20,
+        help="largest Alertmanager request body accepted (413 above it)",
+    )
+    parser.add_argument(
         "--slack-api-url",
         default=os.environ.get("PROGNOS_SLACK_API_URL", "https://slack.com/api"),
         help="Slack Web API base URL (bot-token channels)",
@@ -105,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.prometheus_token_file, args.prometheus_ca_file):
         if path and not Path(path).is_file():
             raise UsageError(f"{path} does not exist")
+    if args.alert_max_body_bytes < 1024:
+        raise UsageError("--alert-max-body-bytes must be at least 1024")
     if args.peering_lifetime < 5:
         raise UsageError("--peering-lifetime must be at least 5 seconds")
     if args.fit_workers < 1:
@@ -144,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 alert_port=args.alert_port or None,
                 alert_token_file=args.alert_token_file,
                 alert_token_secret=args.alert_token_secret,
+                alert_max_body=args.alert_max_body_bytes,
             ),
         )
     )

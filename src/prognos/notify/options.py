@@ -18,3 +18,4 @@ class NotifyOptions:
     alert_port: int | None = None
     alert_token_file: str | None = None
     alert_token_secret: str | None = None  # "namespace/name", key "token"
+    alert_max_body: int = 1 << 20

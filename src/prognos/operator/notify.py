@@ -307,7 +307,7 @@ async def start_notifications(memo: kopf.Memo, **_: Any) -> None:
             token = await asyncio.to_thread(_token_provider, services, options)
         except SecretError as exc:
             raise kopf.PermanentError(f"alert intake token: {exc.message}") from exc
-        intake = AlertIntake(token, _alert_sink(services))
+        intake = AlertIntake(token, _alert_sink(services), max_body=options.alert_max_body)
         try:
             await intake.start(options.alert_host, options.alert_port)
         except OSError as exc:  # port taken: notifications still work, alerts do not
