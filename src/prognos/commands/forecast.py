@@ -70,7 +70,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE", type=Path, help="timestamp,value CSV")
     p.add_argument("--horizon", type=int, required=True, metavar="N", help="steps to forecast")
-    p.add_argument("--output-dir", type=Path, required=True, metavar="DIR")
+    p.add_argument(
+        "--output-dir", type=Path, required=True, metavar="DIR", help="gets DIR/<same name>"
+    )
     p.add_argument("--model", default="auto", choices=MODEL_NAMES, help="default: auto")
     p.add_argument("--evaluate", action="store_true", help="print a backtest table per file")
     p.add_argument(
@@ -79,7 +81,12 @@ def register(subparsers: Any) -> None:
         metavar="M1,M2",
         help="models for --evaluate (default: all)",
     )
-    p.add_argument("--plot", type=Path, metavar="PNG|DIR", help="draw history and forecast")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="PNG|DIR",
+        help="draw history, forecast and 80%% band: a .png for one file, else DIR/<stem>.png",
+    )
     p.add_argument("--jobs", type=int, default=0, metavar="N", help="processes (default: cores)")
     p.set_defaults(func=run)
 
