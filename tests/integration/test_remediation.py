@@ -466,3 +466,82 @@ def test_selector_policy_deletes_an_oom_killed_pod(kube, namespace, operator):
     assert action["type"] == "deletePod" and action["state"] == "Verified"
     assert action["params"]["pods"][0]["name"] == victim
     assert victim not in {p.metadata.name for p in pods(kube, namespace, "cache")}
+
+
+def _post_alert(port: int, token: str, status_: str, labels: dict[str, str]) -> None:
+    body = {
+        "version": "4",
+        "status": status_,
+        "receiver": "prognos",
+        "groupKey": "test",
+        "alerts": [
+            {
+                "status": status_,
+                "labels": labels,
+                "annotations": {"summary": "web is down"},
+                "startsAt": "2026-01-01T00:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": f"fp-{labels['service']}",
+            }
+        ],
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/alerts",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.status == 200
+
+
+def test_alertmanager_alert_acts_while_firing_and_only_closes_when_resolved(
+    kube, namespace, operator, tmp_path
+):
+    from prognos.sandbox.procs import free_port
+
+    deploy(kube, namespace, "web")
+    labels = {"alertname": "WebDown", "service": namespace}
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "signals": [
+            {"name": "paged", "alert": {"alertname": "WebDown", "labels": {"service": namespace}}}
+        ],
+        "actions": [{"scaleOut": {"by": 1, "max": 5}, "verifyWithin": "5m"}],
+    }
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    port = free_port()
+    extra = list(operator.extra)
+    operator.stop()
+    operator.extra = [*extra, f"--alert-port={port}", f"--alert-token-file={token_file}"]
+    try:
+        operator.start()
+        create_policy(kube, namespace, "web-paged", spec)
+        time.sleep(3)
+        _post_alert(port, "s3cret-token", "resolved", labels)  # a resolved alert never acts
+        time.sleep(5)
+        assert incidents(kube, namespace) == []
+        _post_alert(port, "s3cret-token", "firing", labels)
+        inc = wait_for(
+            lambda: (
+                (status(one_incident(kube, namespace)).get("actions") or [{}])[0].get("state")
+                == "Applied"
+                and one_incident(kube, namespace)
+            ),
+            timeout=60,
+            what="the alert-driven scale-out",
+        )
+        assert status(inc)["evidence"]["alert"]["alertname"] == "WebDown"
+        assert deployment(kube, namespace, "web").spec.replicas == 3
+        _post_alert(port, "s3cret-token", "resolved", labels)
+        wait_for(
+            lambda: status(one_incident(kube, namespace)).get("state") == "Resolved",
+            timeout=60,
+            what="the resolved alert to close the incident",
+        )
+        assert deployment(kube, namespace, "web").spec.replicas == 3  # closing changes nothing
+    finally:
+        operator.stop()
+        operator.extra = extra
+        operator.start()
