@@ -1,9 +1,12 @@
 """``prognos demo``: the README's main command, Prognos end to end on the local sandbox.
 
 Starts (or reuses) the sandbox, installs the CRDs and the sample PredictiveScaler for the demo
-``web`` Deployment, schedules a load surge through the demo exporter, and runs the operator in
-the foreground so its decisions scroll by. Ctrl-C stops the operator; the sandbox keeps running
-until ``prognos sandbox down``.
+``web`` Deployment, and runs the operator in the foreground so its decisions scroll by. The
+``web`` load surges to 3x every six minutes in a daily window around the sandbox's start, and
+the backfilled history holds the same surges, so the forecast sees each one coming and
+Prognos scales before it arrives. ``--surge`` adds an unscheduled surge (not in the history:
+only the reactive part can follow it), to compare the two. Ctrl-C stops the operator; the
+sandbox keeps running until ``prognos sandbox down``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -25,8 +29,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--surge",
         type=float,
-        default=2.5,
-        help="multiply the web load by this factor (0 disables the surge)",
+        default=0.0,
+        help="add an unscheduled surge: multiply the web load by this factor (default: none)",
     )
     parser.add_argument(
         "--surge-in", type=float, default=120.0, help="seconds until the surge starts ramping"
@@ -100,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         since = demo_scenario.start_crashloop(api, "demo", "web", notify)
         print("[demo] demo/web pods crash-loop; policy web-crashloop restarts them", flush=True)
         watcher = demo_scenario.IncidentWatcher(api, "demo", since, args.timeout)
+    from datetime import UTC, datetime
+
+    from prognos.sandbox.load import Workload
+
+    surge_at = Workload(name="web", anchor=float(state["anchor"])).next_surge(time.time() + 30)
+    next_surge = datetime.fromtimestamp(surge_at, UTC).strftime("%H:%M:%S UTC")
     print(
         f"""
 Prognos demo on the local sandbox
@@ -107,7 +117,7 @@ Prognos demo on the local sandbox
   prometheus  {state["prometheus"]}
   Watch it:   export KUBECONFIG={kubeconfig} PATH={state["bin_dir"]}:$PATH
               kubectl get psc,deploy -n demo -w
-  A {args.surge}x load surge on demo/web starts in {args.surge_in:.0f}s; Prognos scales ahead.
+  Next scheduled 3x surge of demo/web: {next_surge}; Prognos scales ahead of it.
   Ctrl-C stops the operator; 'prognos sandbox down' stops the sandbox.
 """,
         flush=True,
