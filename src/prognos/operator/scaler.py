@@ -14,6 +14,7 @@ the previous model.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -161,7 +162,8 @@ class ScalerRunner:
         loop = asyncio.get_running_loop()
         try:
             fitted: FittedModel = await loop.run_in_executor(
-                self.services.fit_pool, fit_model, cfg, history, now
+                self.services.fit_pool,
+                functools.partial(fit_model, cfg, history, now, lookahead=engine.fit_lookahead),
             )
         except Exception as exc:  # a dead worker must not take the scaler down
             fitted = FittedModel(model=cfg.model, fitted_at=end, error=f"fit crashed: {exc}")
