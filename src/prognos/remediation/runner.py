@@ -18,7 +18,6 @@ are checked against the cluster (``actions.took_effect``) before anything is exe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -248,10 +247,20 @@ class PolicyRunner:
                     log.exception("remediation.tick_failed", policy=f"{self.namespace}/{self.name}")
                     delay = 10.0
                 if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    await self._sleep(stopped, delay)
         finally:
             self.rt.alerts.unlisten(self)
+
+    async def _sleep(self, stopped: Any, delay: float) -> None:
+        """Until woken (a pod event, an alert, a policy change), stopped, or ``delay`` passes."""
+        waiters = [asyncio.ensure_future(self._wake.wait())]
+        if hasattr(stopped, "wait"):  # kopf.DaemonStopped: stop promptly on shutdown
+            waiters.append(asyncio.ensure_future(stopped.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     # -- one tick -------------------------------------------------------------------------
     def _parse(self, spec: Mapping[str, Any]) -> PolicyConfig:
