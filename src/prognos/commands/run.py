@@ -78,6 +78,11 @@ def register(subparsers: Any) -> None:
         help="NAMESPACE/NAME of a Secret whose key 'token' is that bearer token",
     )
     parser.add_argument(
+        "--max-actions",
+        default=os.environ.get("PROGNOS_MAX_ACTIONS", "30/1h"),
+        help="operator-wide limit on remediation actions, COUNT/WINDOW (e.g. 20/1h) or 'off'",
+    )
+    parser.add_argument(
         "--alert-max-body-bytes",
         type=int,
         default=1 << 20,
@@ -111,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.prometheus_token_file, args.prometheus_ca_file):
         if path and not Path(path).is_file():
             raise UsageError(f"{path} does not exist")
+    if args.max_actions.strip().lower() != "off":
+        from prognos.remediation.policy import Limit, SpecError
+
+        try:
+            Limit.parse(args.max_actions)
+        except SpecError as exc:
+            raise UsageError(f"--max-actions: {exc}") from exc
     if args.alert_max_body_bytes < 1024:
         raise UsageError("--alert-max-body-bytes must be at least 1024")
     if args.peering_lifetime < 5:
@@ -138,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             liveness_port=args.liveness_port,
             peering=args.peering,
             peering_lifetime=args.peering_lifetime,
+            max_actions=args.max_actions,
             priority=args.priority,
             metrics_port=args.metrics_port or None,
             fit_workers=args.fit_workers,

@@ -41,6 +41,8 @@ class RunOptions:
     #: arguments (a Deployment) never tie, and exactly one is active.
     priority: int | None = None
     standalone: bool = True
+    #: Operator-wide circuit breaker for remediation actions, ``COUNT/WINDOW`` or ``off``.
+    max_actions: str = "30/1h"
     metrics_port: int | None = 8000
     fit_workers: int = 1
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings.from_env)

@@ -52,7 +52,10 @@ async def start_remediation(memo: kopf.Memo, **_: Any) -> None:
         prometheus=services.prometheus,
         notifier_of=lambda: services.notifier,
         alerts=services.alerts,
-        global_limit=global_limit(os.environ.get(MAX_ACTIONS_ENV)),
+        # ``prognos run --max-actions`` (its default reads the env); the env alone otherwise.
+        global_limit=global_limit(
+            getattr(memo.get("options"), "max_actions", None) or os.environ.get(MAX_ACTIONS_ENV)
+        ),
     )
 
 
