@@ -10,7 +10,7 @@ Decisions (each is cheap and explainable to an operator):
 * The step is the most common spacing once snapped to a common scrape interval (or the median
   spacing for unusual intervals), so gaps and jittered samples do not change it.
 * Samples are snapped to the nearest grid slot; several samples in one slot (duplicates or
-  jitter) are averaged. NaN samples are dropped and their slots treated as gaps.
+  jitter) are averaged. NaN samples count for the step, then become gaps.
 * Gaps are filled by linear interpolation when short (up to ``max(3, 1h/step)`` slots); a longer
   gap is filled with the value one daily season earlier when that exists, because interpolating
   across hours of a daily cycle would invent a flat ramp that seasonal models then learn.
@@ -137,17 +137,19 @@ def prepare(y: pd.Series, gap_fill_limit: int | None = None) -> Prepared:
     """Validate and regularise ``y`` (see the module docstring for every rule applied)."""
     index, values = _validate(y)
     keep = ~np.isnan(values)
-    index, values = index[keep], values[keep]
-    if len(values) == 0:
+    if not bool(keep.any()):
         raise ForecastError("series has no numeric values (all NaN)")
+    # The step comes from every timestamp, NaN rows included: a NaN row still says a sample was
+    # due then, so every-other-row NaN must not double the step.
+    step = infer_step(index) if len(np.unique(index.asi8)) >= 2 else None
+    index, values = index[keep], values[keep]
     order = np.argsort(index.asi8, kind="stable")
     ns = index.asi8[order]
     values = values[order]
-    if len(np.unique(ns)) < 2:
+    if step is None or len(np.unique(ns)) < 2:
         raise ForecastError(
             f"series is too short: {len(values)} sample(s) at one timestamp, need {MIN_POINTS}"
         )
-    step = infer_step(pd.DatetimeIndex(ns))
     step_ns = int(step.value)
     slot = np.rint((ns - ns[0]) / step_ns).astype(np.int64)
     n = int(slot[-1]) + 1
