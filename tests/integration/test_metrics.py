@@ -30,7 +30,7 @@ def test_instant_read_of_one_series(prom):
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
-        ("prognos_demo_requests_per_second", "MultipleSeries"),
+        ('{__name__=~"prognos_demo_.+"}', "MultipleSeries"),
         ("vector(0) / 0", "InvalidValue"),
         ("no_such_metric_anywhere", "NoData"),
         ("sum(rate(", "QueryFailed"),
