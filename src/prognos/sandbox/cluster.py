@@ -93,25 +93,31 @@ def _insecure() -> ssl.SSLContext:
     return ctx
 
 
-def ensure_prometheus(log: Log) -> tuple[str, str]:
-    """Paths of ``prometheus`` and ``promtool``, installing Debian's package if they are missing."""
-    prom, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if prom and promtool:
-        return prom, promtool
+def _apt_install(package: str, what: str, log: Log) -> None:
+    """Install a Debian package, or say exactly what to install when we cannot."""
     apt = shutil.which("apt-get")
     if apt is None or os.geteuid() != 0:
         raise SandboxError(
-            "Prometheus is not installed: install Debian's 'prometheus' package "
-            "(sudo apt-get install prometheus) and run again"
+            f"{what} is not installed: install Debian's '{package}' package "
+            f"(sudo apt-get install {package}) and run again"
         )
-    log("[up] installing Debian's prometheus package (apt-get) ...")
+    log(f"[up] installing Debian's {package} package (apt-get) ...")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "prometheus"]):
+    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", package]):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise SandboxError(f"'{' '.join(cmd)}' failed:\n{proc.stderr[-2000:]}")
-    # The package starts a system service where systemd runs; we use our own process only.
+
+
+def ensure_prometheus(log: Log) -> tuple[str, str]:
+    """Paths of ``prometheus`` and ``promtool``, installing Debian's package if they are missing.
+
+    The package starts a system service where systemd runs; the sandbox uses its own process.
+    """
     prom, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if not (prom and promtool):
+        _apt_install("prometheus", "Prometheus", log)
+        prom, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if not (prom and promtool):
         raise SandboxError("apt-get installed prometheus but the binaries are not on PATH")
     return prom, promtool
@@ -119,22 +125,14 @@ def ensure_prometheus(log: Log) -> tuple[str, str]:
 
 def ensure_alertmanager(log: Log) -> str:
     """Path of Alertmanager, installing Debian's ``prometheus-alertmanager`` if it is missing."""
-    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if found:
-        return found
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
-        raise SandboxError(
-            "Alertmanager is not installed: install Debian's 'prometheus-alertmanager' package "
-            "(sudo apt-get install prometheus-alertmanager) and run again"
-        )
-    log("[up] installing Debian's prometheus-alertmanager package (apt-get) ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "prometheus-alertmanager"]):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SandboxError(f"'{' '.join(cmd)}' failed:\n{proc.stderr[-2000:]}")
-    found = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+    def find() -> str | None:
+        return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+    found = find()
+    if not found:
+        _apt_install("prometheus-alertmanager", "Alertmanager", log)
+        found = find()
     if not found:
         raise SandboxError("apt-get installed prometheus-alertmanager but it is not on PATH")
     return found

@@ -57,3 +57,13 @@ replace (
 replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
 """
     assert tools._replaced_modules(gomod, "./staging/") == ["k8s.io/api", "k8s.io/client-go"]
+
+
+def test_missing_prometheus_without_apt_says_what_to_install(tmp_path, monkeypatch):
+    from prognos.sandbox.cluster import SandboxError, ensure_alertmanager, ensure_prometheus
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither the tools nor apt-get
+    with pytest.raises(SandboxError, match="install Debian's 'prometheus' package"):
+        ensure_prometheus(lambda _m: None)
+    with pytest.raises(SandboxError, match="'prometheus-alertmanager' package"):
+        ensure_alertmanager(lambda _m: None)
