@@ -97,14 +97,27 @@ podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata
 ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
 """
 
+
+def _conditions(ready_reason: str | None) -> str:
+    """Pod conditions: all True, or Ready/ContainersReady False for ``ready_reason``."""
+    now = "lastTransitionTime: {{ $now | Quote }}"
+    if ready_reason is None:
+        ready = f'status: "True", {now}'
+    else:
+        ready = f'status: "False", reason: {ready_reason}, {now}'
+    return (
+        "conditions:\n"
+        f'- {{type: Initialized, status: "True", {now}}}\n'
+        f"- {{type: Ready, {ready}}}\n"
+        f"- {{type: ContainersReady, {ready}}}\n"
+        f'- {{type: PodScheduled, status: "True", {now}}}\n'
+    )
+
+
 _POD_RUNNING = (
-    """\
-{{ $now := Now }}
-conditions:
-- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: ContainersReady, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+    "{{ $now := Now }}\n"
+    + _conditions(None)
+    + """\
 containerStatuses:
 {{ range .spec.containers }}
 - name: {{ .name | Quote }}
@@ -130,14 +143,7 @@ _POD_CRASHED = """\
 {{ $code := 1 }}{{ if eq $reason "OOMKilled" }}{{ $code = 137 }}{{ end }}
 {{ $restarts := 0 }}
 {{ range .status.containerStatuses }}{{ $restarts = .restartCount }}{{ end }}
-conditions:
-- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: Ready, status: "False", reason: ContainersNotReady, \
-lastTransitionTime: {{ $now | Quote }}}
-- {type: ContainersReady, status: "False", reason: ContainersNotReady, \
-lastTransitionTime: {{ $now | Quote }}}
-- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
-containerStatuses:
+@CONDITIONS@containerStatuses:
 {{ range .spec.containers }}
 - name: {{ .name | Quote }}
   image: {{ .image | Quote }}
@@ -151,17 +157,14 @@ startedAt: {{ $now | Quote }}, finishedAt: {{ $now | Quote }}}
     waiting: {reason: CrashLoopBackOff, message: "back-off restarting failed container"}
 {{ end }}
 phase: Running
-""".replace("@REASON@", FAULT_REASON_ANNOTATION)
+""".replace("@REASON@", FAULT_REASON_ANNOTATION).replace(
+    "@CONDITIONS@", _conditions("ContainersNotReady")
+)
 
-_POD_UNREADY = """\
-{{ $now := Now }}
-conditions:
-- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: Ready, status: "False", reason: ReadinessProbeFailed, \
-lastTransitionTime: {{ $now | Quote }}}
-- {type: ContainersReady, status: "False", reason: ReadinessProbeFailed, \
-lastTransitionTime: {{ $now | Quote }}}
-- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+_POD_UNREADY = (
+    "{{ $now := Now }}\n"
+    + _conditions("ReadinessProbeFailed")
+    + """\
 containerStatuses:
 {{ range .spec.containers }}
 - name: {{ .name | Quote }}
@@ -173,6 +176,7 @@ containerStatuses:
 {{ end }}
 phase: Running
 """
+)
 
 _POD_SUCCEEDED = """\
 {{ $now := Now }}
