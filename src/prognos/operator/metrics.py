@@ -39,6 +39,11 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+TICK_LAG_SECONDS = Histogram(
+    "prognos_scaler_tick_lag_seconds",
+    "Delay from when a PredictiveScaler tick was due to when its decision was made.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 20, 30, 60),
+)
 
 
 def forget_scaler(namespace: str, name: str) -> None:

@@ -85,6 +85,9 @@ class ScalerRunner:
         self.last_fit_time: str | None = status.get("lastFitTime")
         self.last_scale_time: str | None = status.get("lastScaleTime")
         self.fit_note: tuple[str, str] | None = None
+        #: ``time.monotonic()`` at which the current tick was due (set by the daemon loop);
+        #: the delay to the decision is ``prognos_scaler_tick_lag_seconds``.
+        self.due: float | None = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _cond(self, type_: str, status: bool | str, reason: str, message: str, gen: int) -> None:
@@ -234,6 +237,9 @@ class ScalerRunner:
 
         if load is not None:
             self._maybe_start_fit(engine, query, now)
+        if self.due is not None:
+            m.TICK_LAG_SECONDS.observe(max(0.0, time.monotonic() - self.due))
+            self.due = None
         decision = engine.decide(
             now=now, current_replicas=scale.spec_replicas, load=load, load_time=load_time
         )
@@ -413,12 +419,14 @@ async def predictive_scaler(
     runner = ScalerRunner(namespace, name, services, dict(status))
     log.info("scaler.started", scaler=f"{namespace}/{name}")
     try:
+        runner.due = time.monotonic()  # the first tick is due when the daemon starts
         while not stopped:
             try:
                 delay = await runner.tick(body)
             except Exception:  # a bug must cost a tick, not the scaler
                 log.exception("scaler.tick_failed", scaler=f"{namespace}/{name}")
                 delay = 30.0
+            runner.due = time.monotonic() + delay
             await stopped.wait(delay)
     finally:
         if runner.fit_task is not None:
