@@ -107,8 +107,12 @@ class PrometheusSource:
             raise MetricsError(
                 "PrometheusUnreachable", f"cannot reach Prometheus at {self.url}: {exc}"
             ) from exc
-        if not isinstance(result, list):
-            raise MetricsError("InvalidResponse", "Prometheus answer is not a vector or matrix")
+        if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+            # A scalar or string query ("0", "time()") answers [time, "value"], not series.
+            raise MetricsError(
+                "InvalidResponse",
+                "Prometheus answer is not a vector or matrix (a scalar query? use vector(...))",
+            )
         return result
 
     @staticmethod
