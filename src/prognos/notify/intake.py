@@ -100,7 +100,7 @@ def parse_payload(raw: bytes, max_alerts: int = MAX_ALERTS) -> list[ReceivedAler
     """Validate an Alertmanager webhook body (version 4); raise ``IntakeError`` (400)."""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: recursion
         raise IntakeError(400, f"body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise IntakeError(400, "body must be a JSON object")
