@@ -126,14 +126,16 @@ class RemediationRuntime:
         if not view.namespace or not view.uid:
             return
         cache = self.pods.setdefault(view.namespace, {})
+        old = cache.get(view.uid)
         if event_type == "DELETED":
             cache.pop(view.uid, None)
             self.restarts.forget(view.uid)
         else:
             cache[view.uid] = view
             self.restarts.observe(view, time.time())
+        labels = [view.labels] if old is None else [old.labels, view.labels]
         for (namespace, _), runner in list(self.runners.items()):
-            if namespace == view.namespace:
+            if namespace == view.namespace and runner.concerns(labels):
                 runner.wake()
 
     def pods_in(self, namespace: str) -> list[PodView]:
@@ -200,6 +202,19 @@ class PolicyRunner:
     # -- lifecycle ------------------------------------------------------------------------
     def wake(self) -> None:
         self._wake.set()
+
+    def concerns(self, labels: list[Mapping[str, str]]) -> bool:
+        """Whether a pod with these labels (before/after the event) can matter to this policy.
+
+        Only a parsed ``selector`` policy filters: its pods are exactly those it matches, so
+        other pods' events need not wake it (with hundreds of policies in one namespace, waking
+        all of them re-scanned every pod per event). A spec change wakes the runner through the
+        policy's own event and re-parses; workload targets and unparsed policies always wake.
+        """
+        cfg = self.config
+        if cfg is None or cfg.target is not None or cfg.selector is None:
+            return True
+        return any(cfg.selector.matches(x) for x in labels)
 
     async def load(self) -> None:
         """Read this policy's Incidents back: open ones resume, all of them feed the guards."""
