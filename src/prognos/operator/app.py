@@ -14,7 +14,12 @@ import kopf
 from prognos.logs import get_logger
 from prognos.notify.options import NotifyOptions
 from prognos.operator import metrics
-from prognos.operator.services import PrometheusSettings, Services, kube_configuration
+from prognos.operator.services import (
+    PrometheusSettings,
+    Services,
+    io_executor,
+    kube_configuration,
+)
 
 log = get_logger("prognos.operator")
 
@@ -55,6 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     options: RunOptions = memo["options"]
     settings.peering.lifetime = options.peering_lifetime
     memo["services"] = Services.create(options.prometheus, options.fit_workers)
+    asyncio.get_running_loop().set_default_executor(io_executor())
     if options.metrics_port:
         metrics.serve(options.metrics_port)
     # Only Kopf warnings and errors become Kubernetes Events: Prognos posts its own decision
