@@ -474,7 +474,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
             p.wait(10)
-        cleanup(core, custom, objs, operator, work)
+        try:
+            cleanup(core, custom, objs, operator, work)
+        finally:  # never leave an operator behind, even if the cleanup failed
+            if operator is not None and operator.poll() is None:
+                os.killpg(operator.pid, signal.SIGKILL)
+                operator.wait(5)
 
 
 def cleanup(
