@@ -86,7 +86,11 @@ def redact(text: str, secrets: Iterable[str]) -> str:
             _host, _, rest = value.partition("://")[2].partition("/")
             if rest:
                 text = text.replace("/" + rest, "/<redacted>")
-                text = text.replace(rest, "<redacted>")
+                # The path and the query on their own too: receivers echo either in errors.
+                path, _, query = rest.partition("?")
+                for part in (path, query):
+                    if len(part) >= 6:  # not a bare "api" or "v1"
+                        text = text.replace(part, "<redacted>")
     return text
 
 
