@@ -45,13 +45,13 @@ def mostly(valid: list[Any], wrong: list[Any]) -> st.SearchStrategy[Any]:
     """A valid value nine times in ten, else a wrong one."""
     if not wrong:
         return st.sampled_from(valid)
-    return st.integers(0, 9).flatmap(lambda i: st.sampled_from(wrong if i == 0 else valid))
+    return st.integers(0, 9).flatmap(lambda i: st.sampled_from(wrong if i == 9 else valid))
 
 
 def ints(low: int, high: int, *wrong: int) -> st.SearchStrategy[int]:
     """An in-range integer nine times in ten, else a wrong one."""
     return st.integers(0, 9).flatmap(
-        lambda i: st.sampled_from(wrong) if i == 0 and wrong else st.integers(low, high)
+        lambda i: st.sampled_from(wrong) if i == 9 and wrong else st.integers(low, high)
     )
 
 
