@@ -615,6 +615,10 @@ class Sandbox:
             "prometheus": lambda: _http_ok(f"{st['prometheus']}/-/ready"),
             "exporter": lambda: _http_ok(f"{st['exporter']}/healthz"),
             "alertmanager": lambda: _http_ok(f"{st['alertmanager']}/-/ready"),
+            "etcd": lambda: _http_ok(f"http://127.0.0.1:{st['ports']['etcd']}/health"),
+            "kube-apiserver": lambda: _http_ok(
+                f"{st['apiserver']}/readyz", ssl.create_default_context(cafile=st["ca"])
+            ),
         }
         table.wait_ready(rec, checks.get(name, lambda: True), timeout)
 
