@@ -48,7 +48,6 @@ def test_a_concurrent_writer_causes_409s_that_are_decided_again(
     apps = k8s.AppsV1Api(kube)
     deployment: Any = demo_deployment(namespace, "race", replicas=1)
     apps.create_namespaced_deployment(namespace, deployment)
-    offset = len(operator.logs())
     create_psc(
         kube,
         namespace,
@@ -86,8 +85,10 @@ def test_a_concurrent_writer_causes_409s_that_are_decided_again(
 
     thread = threading.Thread(target=other_writer, daemon=True)
     decided_before = get_psc(kube, namespace, "race")["status"]["lastDecisionTime"]
+    offset = len(operator.logs())  # conflicts from here on are the other writer's doing
     thread.start()
     try:
+        time.sleep(15)  # three ticks under the storm
         conflicts = wait_for(
             lambda: operator.logs()[offset:].count('"reason": "Conflict"'),
             90,
