@@ -56,6 +56,8 @@ class OperatorProcess:
         self.sandbox = sandbox
         self.log_path = log_path
         self.extra = extra or []
+        #: Extra environment for the next start (test hooks such as PROGNOS_TEST_PAUSE_*).
+        self.env: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.liveness_port = 0
         self.metrics_port = 0
@@ -81,7 +83,7 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            env=dict(os.environ, PYTHONUNBUFFERED="1", **self.env),
         )
         log.close()
 

@@ -331,22 +331,18 @@ def test_dry_run_changes_nothing_but_records_what_it_would_do(kube, namespace, o
     assert victim in {p.metadata.name for p in pods(kube, namespace, "blog")}
 
 
-def _restart_operator(operator: Any, monkeypatch: Any, env: dict[str, str]) -> None:
+def _restart_operator(operator: Any, env: dict[str, str]) -> None:
+    """Restart the session operator with exactly these test hooks in its environment."""
     operator.stop()
-    for key in ("PROGNOS_TEST_PAUSE_AFTER_PLAN", "PROGNOS_TEST_PAUSE_AFTER_ACT"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    operator.env = dict(env)
     operator.start()
 
 
-def test_killed_after_planned_resumes_and_runs_the_action_once(
-    kube, namespace, operator, monkeypatch
-):
+def test_killed_after_planned_resumes_and_runs_the_action_once(kube, namespace, operator):
     deploy(kube, namespace, "mail")
     create_policy(kube, namespace, "mail-health", crashloop_policy("mail"))
     try:
-        _restart_operator(operator, monkeypatch, {"PROGNOS_TEST_PAUSE_AFTER_PLAN": "120"})
+        _restart_operator(operator, {"PROGNOS_TEST_PAUSE_AFTER_PLAN": "120"})
         label_pod(
             kube, namespace, ready_pods(kube, namespace, "mail")[0].metadata.name, "crashloop"
         )
@@ -362,7 +358,7 @@ def test_killed_after_planned_resumes_and_runs_the_action_once(
         planned = status(inc)["actions"][0]["params"]["restartedAt"]
         assert restarted_at(kube, namespace, "mail") is None  # written ahead, not yet done
         operator.stop(sig=signal.SIGKILL)
-        _restart_operator(operator, monkeypatch, {})
+        _restart_operator(operator, {})
         inc = wait_for(
             lambda: (
                 status(one_incident(kube, namespace)).get("state") == "Resolved"
@@ -372,7 +368,7 @@ def test_killed_after_planned_resumes_and_runs_the_action_once(
             what="the resumed incident to resolve",
         )
     finally:
-        _restart_operator(operator, monkeypatch, {})
+        _restart_operator(operator, {})
     (action,) = status(inc)["actions"]
     assert action["state"] == "Verified"
     assert action["attempts"] == 1
@@ -381,7 +377,7 @@ def test_killed_after_planned_resumes_and_runs_the_action_once(
     assert len(replica_sets) == 2  # the original and one restart: not two restarts
 
 
-def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operator, monkeypatch):
+def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operator):
     deploy(kube, namespace, "queue", fault="crashloop")
     create_policy(
         kube,
@@ -392,7 +388,7 @@ def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operato
         ),
     )
     try:
-        _restart_operator(operator, monkeypatch, {"PROGNOS_TEST_PAUSE_AFTER_ACT": "120"})
+        _restart_operator(operator, {"PROGNOS_TEST_PAUSE_AFTER_ACT": "120"})
         wait_for(
             lambda: deployment(kube, namespace, "queue").spec.replicas == 3,
             timeout=60,
@@ -401,7 +397,7 @@ def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operato
         inc = one_incident(kube, namespace)
         assert status(inc)["actions"][0]["state"] == "Planned"  # result not written yet
         operator.stop(sig=signal.SIGKILL)
-        _restart_operator(operator, monkeypatch, {})
+        _restart_operator(operator, {})
         inc = wait_for(
             lambda: (
                 status(one_incident(kube, namespace))["actions"][0]["state"] == "Applied"
@@ -411,7 +407,7 @@ def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operato
             what="the resumed record",
         )
     finally:
-        _restart_operator(operator, monkeypatch, {})
+        _restart_operator(operator, {})
     action = status(inc)["actions"][0]
     assert "not repeated" in action["message"]
     assert status(inc)["actionCount"] == 1
