@@ -270,10 +270,10 @@ def test_operator_with_the_chart_token_is_healthy_and_scales(
     config = sa_kubeconfig(kube, sandbox, release, "prognos", tmp_path / "kubeconfig")
     box = dict(sandbox, kubeconfig=str(config))
     proc = OperatorProcess(box, tmp_path / "operator.log")
+    ns = f"rbac-{uuid.uuid4().hex[:6]}"
+    k8s.CoreV1Api(kube).create_namespace({"metadata": {"name": ns}})
     proc.start()  # waits for /healthz, as the chart's helm test pod does
     try:
-        ns = f"rbac-{uuid.uuid4().hex[:6]}"
-        k8s.CoreV1Api(kube).create_namespace({"metadata": {"name": ns}})
         k8s.AppsV1Api(kube).create_namespaced_deployment(ns, demo_deployment(ns, "web", 1))
         create_psc(
             kube,
@@ -305,6 +305,8 @@ def test_operator_with_the_chart_token_is_healthy_and_scales(
         assert "prognos_scaler_desired_replicas" in proc.metrics()
     finally:
         proc.stop()
+        # Leave no scaler behind for the rest of the session's operators to pick up.
+        k8s.CoreV1Api(kube).delete_namespace(ns)
 
 
 def test_upgrade_then_uninstall_leaves_only_the_crds(tools, release, kube):
