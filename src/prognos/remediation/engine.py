@@ -29,8 +29,11 @@ from prognos.remediation.signals import Observation
 #: The signal must stay normal this long before an action counts as verified (one healthy
 #: watch event between two crashes is not a fix).
 STABLE_S = 5.0
-#: Retry period of an action a PodDisruptionBudget refused.
+#: Retry period of an action a PodDisruptionBudget (or a lasting write conflict) refused.
 BLOCKED_RETRY_S = 5.0
+#: A held action is retried until its rung's verifyWithin passes, but never for less than
+#: this: a verifyWithin shorter than one retry period would fail the rung without any retry.
+BLOCKED_MIN_HOLD_S = 2 * BLOCKED_RETRY_S
 
 
 class StepKind(StrEnum):
@@ -87,14 +90,15 @@ def step(
         if healed is not None and healed.kind is StepKind.RESOLVE:
             last.state, last.finished_at = ActionState.SUPERSEDED, now
             return healed
-        deadline = last.planned_at + _verify_within(policy, last)
+        hold_s = max(_verify_within(policy, last), BLOCKED_MIN_HOLD_S)
+        deadline = last.planned_at + hold_s
         if now < deadline:
             retry_at = (last.finished_at or last.planned_at) + BLOCKED_RETRY_S
             if now >= retry_at:
                 return Step(StepKind.EXECUTE, "retrying the held action", "Retrying", record=last)
             return Step(StepKind.WAIT, last.message, "DisruptionBudget", min(retry_at, deadline))
         last.state, last.finished_at = ActionState.FAILED, now
-        last.message = f"still refused after {int(_verify_within(policy, last))}s: {last.message}"
+        last.message = f"still refused after {int(hold_s)}s: {last.message}"
         inc.rung = last.rung + 1
 
     if last is not None and last.state in (ActionState.APPLIED, ActionState.DRY_RUN):

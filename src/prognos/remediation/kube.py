@@ -9,6 +9,7 @@ a worker thread so the event loop never blocks.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -203,6 +204,11 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 REVISION = "deployment.kubernetes.io/revision"
 
 
+#: How often a scale write that lost an optimistic-concurrency race is re-read and retried.
+CONFLICT_RETRIES = 5
+CONFLICT_BACKOFF_S = 0.1
+
+
 class ActionError(Exception):
     """An action could not be executed; ``retryable`` when waiting may help (a PDB's 429)."""
 
@@ -375,14 +381,28 @@ class RemediationKube(Kube):
         return True
 
     def scale_to(self, namespace: str, ref: TargetRef, replicas: int) -> int:
-        """Raise replicas to ``replicas`` through /scale; never lowers them."""
-        try:
-            state = self.read_scale(namespace, ref)
-            if state.spec_replicas >= replicas:
-                return state.spec_replicas
-            return self.patch_scale(namespace, ref, replicas, state.resource_version)
-        except TargetError as exc:
-            raise ActionError(exc.reason, exc.message, retryable=exc.reason == "Conflict") from exc
+        """Raise replicas to ``replicas`` through /scale; never lowers them.
+
+        The write carries the resourceVersion it read, so it cannot overwrite a change it did
+        not see. A busy workload (a crash-looping Deployment's status changes every few
+        seconds) bumps that version often, so a 409 is re-read and retried here, a few times
+        with a short backoff, as client-go's RetryOnConflict does: the target value is
+        absolute, so a retry can never add twice. Only a conflict that outlasts the retries
+        reaches the caller, as a retryable ActionError."""
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                state = self.read_scale(namespace, ref)
+                if state.spec_replicas >= replicas:
+                    return state.spec_replicas
+                return self.patch_scale(namespace, ref, replicas, state.resource_version)
+            except TargetError as exc:
+                if exc.reason == "Conflict" and attempt + 1 < CONFLICT_RETRIES:
+                    time.sleep(CONFLICT_BACKOFF_S * (attempt + 1))
+                    continue
+                raise ActionError(
+                    exc.reason, exc.message, retryable=exc.reason == "Conflict"
+                ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def rollback(
         self, namespace: str, ref: TargetRef, from_revision: int, to_revision: int

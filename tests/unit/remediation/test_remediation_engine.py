@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prognos.remediation.engine import STABLE_S, StepKind, step
+from prognos.remediation.engine import (
+    BLOCKED_MIN_HOLD_S,
+    BLOCKED_RETRY_S,
+    STABLE_S,
+    StepKind,
+    step,
+)
 from prognos.remediation.guards import GuardInputs, breaker, check, choose_pods
 from prognos.remediation.incidents import ActionRecord, ActionState, Incident, State
 from prognos.remediation.policy import Limit, Target, policy_from_spec
@@ -177,3 +183,18 @@ def test_blast_radius_never_exceeds_max_unavailable(affected, unavailable, max_u
     # Pods that are already down are never refused for budget reasons they do not change.
     if len(unavailable) <= max_unavailable:
         assert set(affected) & set(unavailable) <= set(chosen)
+
+
+def test_a_held_action_is_retried_even_when_its_verify_window_is_shorter_than_a_retry():
+    """verifyWithin 5s and a 5s retry period used to fail the rung with no retry at all."""
+    inc = incident()
+    record = ActionRecord(0, "scale", "scaleOut", "k", ActionState.BLOCKED, T0)
+    record.finished_at = T0
+    inc.actions.append(record)
+    p = policy(actions=[{"scaleOut": {"by": 1, "max": 9}, "verifyWithin": "5s"}])
+    s = step(inc, FIRING, p, GuardInputs(), T0 + BLOCKED_RETRY_S)
+    assert s.kind is StepKind.EXECUTE and s.record is record
+    record.finished_at = T0 + BLOCKED_RETRY_S
+    s = step(inc, FIRING, p, GuardInputs(first_action=False), T0 + BLOCKED_MIN_HOLD_S)
+    assert record.state is ActionState.FAILED
+    assert f"after {int(BLOCKED_MIN_HOLD_S)}s" in record.message
