@@ -93,6 +93,25 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("PROGNOS_SLACK_API_URL", "https://slack.com/api"),
         help="Slack Web API base URL (bot-token channels)",
     )
+    parser.add_argument(
+        "--shard-count",
+        type=int,
+        default=int(os.environ.get("PROGNOS_SHARD_COUNT") or 1),
+        help="split PredictiveScalers and RemediationPolicies over this many operator shards "
+        "by a stable hash of namespace/name (env PROGNOS_SHARD_COUNT)",
+    )
+    parser.add_argument(
+        "--shard-index",
+        type=int,
+        default=int(os.environ.get("PROGNOS_SHARD_INDEX") or 0),
+        help="this process's shard, 0 to shard-count - 1 (env PROGNOS_SHARD_INDEX)",
+    )
+    parser.add_argument(
+        "--shard-selector",
+        default=os.environ.get("PROGNOS_SHARD_SELECTOR") or None,
+        help="own only the scalers and policies matching this label selector, applied by the "
+        "API server (env PROGNOS_SHARD_SELECTOR)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("PROGNOS_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--log-format",
@@ -137,6 +156,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.alert_token_file} does not exist")
     if args.alert_token_secret and args.alert_token_secret.count("/") != 1:
         raise UsageError("--alert-token-secret must be NAMESPACE/NAME")
+    from prognos.operator.sharding import Shard, ShardError
+
+    try:
+        shard = Shard(args.shard_count, args.shard_index, args.shard_selector)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from exc
     logs.configure(args.log_level, args.log_format)
     from prognos.notify.options import NotifyOptions
     from prognos.operator.app import RunOptions
@@ -154,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
             priority=args.priority,
             metrics_port=args.metrics_port or None,
             fit_workers=args.fit_workers,
+            shard=shard,
             prometheus=PrometheusSettings(
                 url=args.prometheus_url,
                 bearer_token_file=args.prometheus_token_file,

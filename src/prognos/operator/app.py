@@ -20,6 +20,7 @@ from prognos.operator.services import (
     io_executor,
     kube_configuration,
 )
+from prognos.operator.sharding import Shard
 
 log = get_logger("prognos.operator")
 
@@ -52,6 +53,8 @@ class RunOptions:
     fit_workers: int = 1
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings.from_env)
     notify: NotifyOptions = field(default_factory=NotifyOptions)
+    #: This process's share of the PredictiveScalers and RemediationPolicies.
+    shard: Shard = field(default_factory=Shard)
 
 
 @kopf.on.startup()
@@ -75,7 +78,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix="prognos.io", key="last-handled-configuration"
     )
     log.info(
-        "operator.configured", prometheus=options.prometheus.url, metrics_port=options.metrics_port
+        "operator.configured",
+        prometheus=options.prometheus.url,
+        metrics_port=options.metrics_port,
+        shard=options.shard.describe() if options.shard.sharded else None,
     )
 
 
@@ -112,17 +118,18 @@ def run(options: RunOptions) -> None:
     log.info(
         "operator.starting", namespaces=list(options.namespaces) or "cluster-wide", pid=os.getpid()
     )
+    peering = options.shard.peering_name(options.peering)
     try:
         # Kopf installs its own SIGINT/SIGTERM handlers and stops handlers gracefully.
         asyncio.run(
             kopf.operator(
-                standalone=options.standalone if options.peering is None else False,
-                peering_name=options.peering,
+                standalone=options.standalone if peering is None else False,
+                peering_name=peering,
                 priority=(
                     options.priority
                     if options.priority is not None
                     else secrets.randbelow(2**30) + 1
-                    if options.peering
+                    if peering
                     else None
                 ),
                 namespaces=list(options.namespaces),

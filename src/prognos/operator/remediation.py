@@ -18,6 +18,7 @@ import kopf
 from prognos.api import GROUP, VERSION
 from prognos.api.remediationpolicy import PLURAL
 from prognos.logs import get_logger
+from prognos.operator import sharding
 from prognos.operator.services import Services
 from prognos.remediation.kube import RemediationKube
 from prognos.remediation.policy import Limit, SpecError
@@ -71,7 +72,7 @@ async def pod_event(*, type: str | None, body: kopf.Body, memo: kopf.Memo, **_: 
         log.exception("remediation.pod_event_failed")
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0, when=sharding.owned)
 async def remediation_policy(
     *,
     stopped: kopf.DaemonStopped,
@@ -97,7 +98,7 @@ async def remediation_policy(
         log.info("remediation.stopped", policy=f"{namespace}/{name}")
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, PLURAL, when=sharding.owned)
 async def policy_event(*, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Wake the runner at once when the policy changes (spec, pause annotation).
 

@@ -31,6 +31,7 @@ from prognos.logs import get_logger
 from prognos.metrics import MetricsError, Sample
 from prognos.notify.scaling import scaling_event
 from prognos.operator import metrics as m
+from prognos.operator import sharding
 from prognos.operator.services import Services
 from prognos.remediation.kube import ScaleState, TargetError, TargetRef
 from prognos.scaling import (
@@ -401,7 +402,7 @@ class ScalerRunner:
         await self._patch_status({k: v for k, v in status.items() if v is not None})
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0, when=sharding.owned)
 async def predictive_scaler(
     *,
     stopped: kopf.DaemonStopped,
