@@ -51,7 +51,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from prognos.sandbox.cluster import Sandbox
-from prognos.sandbox.objects import api_client, apply_crds
+from prognos.sandbox.objects import api_client, apply_crds, demo_deployment
 from prognos.sandbox.procs import free_port
 
 GROUP, VERSION = "prognos.io", "v1alpha1"
@@ -91,31 +91,23 @@ def layout(scalers: int, namespaces: int) -> list[tuple[str, str, int]]:
 
 
 def deployment(ns: str, name: str, replicas: int) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/name": name, LABEL_KEY: LABEL_VALUE}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": "registry.invalid/prognos-bench:1",
-                            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
-                        }
-                    ]
-                },
-            },
-        },
-    }
+    return demo_deployment(
+        ns, name, replicas, labels={LABEL_KEY: LABEL_VALUE}, cpu="10m", memory="16Mi"
+    )
 
 
-def scaler(ns: str, name: str, interval: str) -> dict[str, Any]:
+#: With ``--forecast``, every scaler reads the demo workload's series, which the sandbox
+#: backfilled with days of history, times its own factor: real fits on real history, and one
+#: distinct query per scaler (nothing shared between scalers, as in a real cluster).
+DEMO_QUERY = 'sum(prognos_demo_requests_per_second{namespace="demo",workload="web"})'
+
+
+def scaler(ns: str, name: str, interval: str, forecast: bool = False, i: int = 0) -> dict[str, Any]:
+    query = (
+        f"{DEMO_QUERY} * {0.05 + (i % 40) / 100:.2f}"
+        if forecast
+        else f'sum({METRIC}{{namespace="{ns}",workload="{name}"}})'
+    )
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "PredictiveScaler",
@@ -126,10 +118,10 @@ def scaler(ns: str, name: str, interval: str) -> dict[str, Any]:
             "maxReplicas": 5,
             "interval": interval,
             "metric": {
-                "query": f'sum({METRIC}{{namespace="{ns}",workload="{name}"}})',
+                "query": query,
                 "targetPerReplica": "50",
             },
-            "forecast": {"enabled": False},
+            "forecast": {"enabled": forecast},
             "mode": "Auto",
         },
     }
@@ -260,6 +252,18 @@ class Usage:
 
 
 # ----- the run ---------------------------------------------------------------------------------
+def _fit_count(text: str) -> float:
+    return parse_metrics(text, "prognos_model_fit_seconds_count").get("", 0.0)
+
+
+def _sum_histograms(parts: list[list[tuple[float, float]]]) -> list[tuple[float, float]]:
+    """Bucket-wise sum of the same histogram from several processes (same bucket bounds)."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return []
+    return [(le, sum(p[i][1] for p in parts)) for i, (le, _n) in enumerate(parts[0])]
+
+
 def _prom_queries(prom: str) -> float:
     reqs = parse_metrics(_get(f"{prom}/metrics"), "prometheus_http_requests_total")
     return sum(v for k, v in reqs.items() if '"/api/v1/query' in k)
@@ -289,13 +293,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     apply_crds(kube, [build() for build in crds.DEFINITIONS.values()])
     work = Path(tempfile.mkdtemp(prefix="operator-scale-"))
     procs: list[subprocess.Popen[bytes]] = []
-    operator: subprocess.Popen[bytes] | None = None
+    operators: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {
         "scalers": args.scalers,
         "policies": args.policies,
         "namespaces": args.namespaces,
         "interval": args.interval,
-        "forecast": "disabled on every scaler (reactive decisions; fit cost: forecast_speed.py)",
+        "forecast": (
+            "on: every scaler fits auto on the backfilled demo history (its own query)"
+            if args.forecast
+            else "disabled on every scaler (reactive decisions; fit cost: forecast_speed.py)"
+        ),
+        "shards": args.shards,
         "series": args.scalers,
     }
     try:
@@ -331,37 +340,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(2)
         log(f"prometheus holds {args.scalers} synthetic series")
 
-        # 2. operator, then the objects ---------------------------------------------------
-        metrics_port = free_port()
-        operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "prognos",
-                "run",
-                f"--kubeconfig={st['kubeconfig']}",
-                f"--prometheus-url={prom}",
-                "--liveness-host=127.0.0.1",
-                f"--liveness-port={free_port()}",
-                f"--metrics-port={metrics_port}",
-                "--fit-workers=1",
-                "--log-level=WARNING",
-            ],
-            stdout=(work / "operator.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        op_metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        # 2. operators (one per shard), then the objects ---------------------------------
+        op_metrics: list[str] = []
+        for index in range(args.shards):
+            metrics_port = free_port()
+            shard_args = (
+                [f"--shard-count={args.shards}", f"--shard-index={index}"]
+                if args.shards > 1
+                else []
+            )
+            operators.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "prognos",
+                        "run",
+                        f"--kubeconfig={st['kubeconfig']}",
+                        f"--prometheus-url={prom}",
+                        "--liveness-host=127.0.0.1",
+                        f"--liveness-port={free_port()}",
+                        f"--metrics-port={metrics_port}",
+                        "--fit-workers=1",
+                        "--log-level=WARNING",
+                        *shard_args,
+                    ],
+                    stdout=(work / f"operator-{index}.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                )
+            )
+            op_metrics.append(f"http://127.0.0.1:{metrics_port}/metrics")
         deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                _get(op_metrics, 2)
-                break
-            if operator.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"operator did not start; see {work / 'operator.log'}")
-            time.sleep(0.5)
-        usage = Usage(operator.pid)
+        for index, url in enumerate(op_metrics):
+            while True:
+                with contextlib.suppress(OSError):
+                    _get(url, 2)
+                    break
+                if operators[index].poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"operator did not start; see {work}/operator-{index}.log")
+                time.sleep(0.5)
+        usages = [Usage(op.pid) for op in operators]
         for ns in sorted({ns for ns, _d, _r in objs}):
             _create(
                 core.create_namespace,
@@ -383,7 +403,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "remediationpolicies",
                     body,
                 )
-            body = scaler(ns, d, args.interval)
+            body = scaler(ns, d, args.interval, args.forecast, i)
             _create(
                 custom.create_namespaced_custom_object,
                 GROUP,
@@ -405,7 +425,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         first: dict[tuple[str, str], float] = {}
         deadline = time.monotonic() + args.first_timeout
         while len(first) < len(created) and time.monotonic() < deadline:
-            usage.sample()
+            for usage in usages:
+                usage.sample()
             items = custom.list_cluster_custom_object(
                 GROUP, VERSION, "predictivescalers", label_selector=SELECTOR
             )["items"]
@@ -421,22 +442,64 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["first_decision_s_max"] = round(waits[-1], 1) if waits else None
         log(f"{len(first)}/{len(created)} scalers decided; steady window {args.duration} s")
 
+        if args.forecast:  # the first fit of every scaler, before the steady window
+            deadline = time.monotonic() + args.first_timeout
+            while time.monotonic() < deadline:
+                for usage in usages:
+                    usage.sample()
+                fits = sum(_fit_count(_get(url)) for url in op_metrics)
+                if fits >= len(created):
+                    break
+                time.sleep(2)
+            result["first_fits"] = int(fits)
+            result["all_fitted_s"] = round(time.monotonic() - t_create, 1)
+            log(f"{int(fits)} fits done {result['all_fitted_s']} s after creation began")
+
         # 4. steady window ----------------------------------------------------------------
-        text0 = _get(op_metrics)
+        texts0 = [_get(url) for url in op_metrics]
         q0, t0 = _prom_queries(prom), time.monotonic()
-        cpu0 = usage.sample()
-        usage.rss_max = [0, 0]
+        cpus0 = [usage.sample() for usage in usages]
+        for usage in usages:
+            usage.rss_max = [0, 0]
         end = t0 + args.duration
         while time.monotonic() < end:
-            usage.sample()
+            for usage in usages:
+                usage.sample()
             time.sleep(2)
-        cpu1 = usage.sample()
-        text1 = _get(op_metrics)
+        cpus1 = [usage.sample() for usage in usages]
+        texts1 = [_get(url) for url in op_metrics]
         q1, t1 = _prom_queries(prom), time.monotonic()
         wall = t1 - t0
-        lag = delta(histogram(text0, LAG), histogram(text1, LAG))
-        lag_all = histogram(text1, LAG)
+        lag = _sum_histograms(
+            [
+                delta(histogram(a, LAG), histogram(b, LAG))
+                for a, b in zip(texts0, texts1, strict=True)
+            ]
+        )
+        lag_all = _sum_histograms([histogram(b, LAG) for b in texts1])
         ticks = lag[-1][1] if lag else 0.0
+        per_shard = [
+            {
+                "cpu_cores_avg": round((c1[0] - c0[0]) / wall, 2),
+                "cpu_cores_avg_fit_pool": round((c1[1] - c0[1]) / wall, 2),
+                "rss_gib_max": round(u.rss_max[0] / 2**30, 3),
+                "rss_gib_max_fit_pool": round(u.rss_max[1] / 2**30, 3),
+                "scaler_ticks": int(delta(histogram(a, LAG), histogram(b, LAG))[-1][1])
+                if histogram(b, LAG)
+                else 0,
+            }
+            for c0, c1, u, a, b in zip(cpus0, cpus1, usages, texts0, texts1, strict=True)
+        ]
+        forecast_ready = sum(
+            1
+            for it in custom.list_cluster_custom_object(
+                GROUP, VERSION, "predictivescalers", label_selector=SELECTOR
+            )["items"]
+            if any(
+                c.get("type") == "ForecastReady" and c.get("status") == "True"
+                for c in (it.get("status") or {}).get("conditions") or []
+            )
+        )
         policies_ok = sum(
             1
             for it in custom.list_cluster_custom_object(
@@ -456,15 +519,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "tick_lag_p50_s": r(quantile(lag, 0.5), 3),
                 "tick_lag_p99_s": r(quantile(lag, 0.99), 3),
                 "tick_lag_p99_s_incl_startup": r(quantile(lag_all, 0.99), 3),
-                "cpu_cores_avg": r((cpu1[0] - cpu0[0]) / wall),
-                "cpu_cores_avg_fit_pool": r((cpu1[1] - cpu0[1]) / wall),
-                "rss_gib_max": r(usage.rss_max[0] / 2**30, 3),
-                "rss_gib_max_fit_pool": r(usage.rss_max[1] / 2**30, 3),
+                # Per operator process: the largest shard (one process when unsharded).
+                "cpu_cores_avg": max(sh["cpu_cores_avg"] for sh in per_shard),
+                "cpu_cores_avg_fit_pool": max(sh["cpu_cores_avg_fit_pool"] for sh in per_shard),
+                "cpu_cores_total": r(sum(sh["cpu_cores_avg"] for sh in per_shard)),
+                "rss_gib_max": max(sh["rss_gib_max"] for sh in per_shard),
+                "rss_gib_max_fit_pool": max(sh["rss_gib_max_fit_pool"] for sh in per_shard),
+                "fits_in_window": int(
+                    sum(_fit_count(b) - _fit_count(a) for a, b in zip(texts0, texts1, strict=True))
+                ),
                 "prometheus_qps": r((q1 - q0) / wall, 1),
                 "policies_with_status": policies_ok,
+                "scalers_forecast_ready": forecast_ready,
                 "pods": len(core.list_pod_for_all_namespaces(label_selector=SELECTOR).items),
             }
         )
+        if args.shards > 1:
+            result["per_shard"] = per_shard
         return result
     finally:
         prom_yml.write_text(original_yml)
@@ -475,18 +546,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 os.killpg(p.pid, signal.SIGTERM)
             p.wait(10)
         try:
-            cleanup(core, custom, objs, operator, work)
+            cleanup(core, custom, objs, operators, work)
         finally:  # never leave an operator behind, even if the cleanup failed
-            if operator is not None and operator.poll() is None:
-                os.killpg(operator.pid, signal.SIGKILL)
-                operator.wait(5)
+            for operator in operators:
+                if operator.poll() is None:
+                    os.killpg(operator.pid, signal.SIGKILL)
+                    operator.wait(5)
 
 
 def cleanup(
     core: Any,
     custom: Any,
     objs: list[tuple[str, str, int]],
-    operator: subprocess.Popen[bytes] | None,
+    operators: list[subprocess.Popen[bytes]],
     work: Path,
 ) -> None:
     """Delete custom objects while the operator runs (it owns their finalizers), then the rest."""
@@ -496,7 +568,7 @@ def cleanup(
             with contextlib.suppress(ApiException):
                 custom.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, plural)
     deadline = time.monotonic() + 90
-    alive = operator is not None and operator.poll() is None
+    alive = bool(operators) and all(op.poll() is None for op in operators)
     while alive and time.monotonic() < deadline:
         try:
             left = sum(
@@ -509,8 +581,10 @@ def cleanup(
         if not left:
             break
         time.sleep(2)
-    if operator is not None and operator.poll() is None:
-        os.killpg(operator.pid, signal.SIGTERM)
+    for operator in operators:
+        if operator.poll() is None:
+            os.killpg(operator.pid, signal.SIGTERM)
+    for operator in operators:
         try:
             operator.wait(30)
         except subprocess.TimeoutExpired:
@@ -555,6 +629,14 @@ def main() -> None:
     parser.add_argument("--interval", default="30s")
     parser.add_argument("--duration", type=float, default=120, help="steady window, seconds")
     parser.add_argument("--first-timeout", type=float, default=300)
+    parser.add_argument(
+        "--forecast",
+        action="store_true",
+        help="forecasting on: each scaler fits auto on the demo workload's backfilled history",
+    )
+    parser.add_argument(
+        "--shards", type=int, default=1, help="operator processes, each --shard-count of them"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.policies > args.scalers:

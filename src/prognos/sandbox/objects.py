@@ -47,8 +47,22 @@ def node_ready(api: Any, name: str) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conds)
 
 
-def demo_deployment(namespace: str, name: str, replicas: int = 2) -> dict[str, Any]:
-    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "prognos-demo"}
+def demo_deployment(
+    namespace: str,
+    name: str,
+    replicas: int = 2,
+    *,
+    labels: dict[str, str] | None = None,
+    cpu: str = "100m",
+    memory: str = "64Mi",
+) -> dict[str, Any]:
+    """A kwok-run Deployment; ``labels`` are added to its own and its pods' labels, and a
+    small ``cpu`` request lets thousands of pods fit on the fake node (benchmarks)."""
+    labels = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "prognos-demo",
+        **(labels or {}),
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -63,7 +77,7 @@ def demo_deployment(namespace: str, name: str, replicas: int = 2) -> dict[str, A
                         {
                             "name": "app",
                             "image": "registry.invalid/prognos-demo:1",
-                            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                            "resources": {"requests": {"cpu": cpu, "memory": memory}},
                         }
                     ],
                 },
