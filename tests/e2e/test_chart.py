@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 
 from kubehelpers import OperatorProcess, condition, create_psc, get_psc, wait_for
 from prognos.cli import build_parser
+from prognos.operator.sharding import Shard
 from prognos.sandbox.objects import demo_deployment
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,41 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "prometheus.tlsCA.configMapName=prom-ca",
     ],
+    # Hash shards, each an active/standby pair with its own PDB and alert receiver Service.
+    "sharded": [
+        "--set",
+        "sharding.shards=3",
+        "--set",
+        "peering=prognos",
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "podDisruptionBudget.enabled=true",
+        "--set",
+        "alertmanagerReceiver.enabled=true",
+        "--set",
+        "alertmanagerReceiver.token.secretName=am-token",
+    ],
+    "sharded-namespaced": [
+        "--set",
+        "sharding.shards=2",
+        "--set",
+        "peering=prognos",
+        "--set",
+        "rbac.scope=namespaced",
+        "--set",
+        "watchNamespaces={team-a,team-b}",
+    ],
+    # One label-selector release; `\,` escapes the commas from --set's own splitting.
+    "selector": [
+        "--set",
+        "sharding.selector=!legacy\\,tier in (gold\\,silver)\\,env notin (dev)",
+        "--set",
+        "peering=prognos-gold",
+    ],
 }
+SELECTOR = "!legacy,tier in (gold,silver),env notin (dev)"
+SHARD_LABEL = "prognos.io/shard-index"
 
 
 def run(cmd: list[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -150,16 +185,152 @@ def test_schema_refuses_unknown_and_inconsistent_values(tools):
 
 @pytest.mark.parametrize("values", list(VALUE_SETS))
 def test_deployment_args_are_options_the_cli_accepts(tools, values):
-    rendered = helm(tools, "template", "prognos", str(CHART), *VALUE_SETS[values]).stdout
-    deploy = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    deployments = of_kind(render(tools, *VALUE_SETS[values]), "Deployment")
+    assert deployments
+    for deploy in deployments:
+        parsed = run_args(deploy)
+        assert parsed.prometheus_url.startswith("http")
+        # The sharding options are consistent: `prognos run` would not refuse to start.
+        Shard(parsed.shard_count, parsed.shard_index, parsed.shard_selector)
+        pod = deploy["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        container = pod["containers"][0]["securityContext"]
+        assert container["readOnlyRootFilesystem"] is True
+        assert container["capabilities"]["drop"] == ["ALL"]
+
+
+def render(tools: dict[str, str], *args: str) -> list[dict[str, Any]]:
+    out = helm(tools, "template", "prognos", str(CHART), "-n", "prognos-system", *args).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return sorted((d for d in docs if d["kind"] == kind), key=lambda d: d["metadata"]["name"])
+
+
+def run_args(deploy: dict[str, Any]) -> Any:
     args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
-    parsed = build_parser().parse_args(["run", *args])  # the image's entrypoint is `prognos run`
-    assert parsed.prometheus_url.startswith("http")
-    pod = deploy["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    container = pod["containers"][0]["securityContext"]
-    assert container["readOnlyRootFilesystem"] is True
-    assert container["capabilities"]["drop"] == ["ALL"]
+    return build_parser().parse_args(["run", *args])  # the image's entrypoint is `prognos run`
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def selecting(docs: list[dict[str, Any]], labels: dict[str, str]) -> list[str]:
+    """Names of the Deployments, PDBs or Services among ``docs`` that select these pod labels."""
+    out = []
+    for doc in docs:
+        selector = doc["spec"]["selector"]
+        if doc["kind"] != "Service":
+            selector = selector["matchLabels"]
+        if selects(selector, labels):
+            out.append(doc["metadata"]["name"])
+    return out
+
+
+def test_sharded_template_renders_one_operator_per_shard(tools):
+    docs = render(tools, *VALUE_SETS["sharded"])
+    deployments = of_kind(docs, "Deployment")
+    assert [d["metadata"]["name"] for d in deployments] == [f"prognos-shard-{i}" for i in range(3)]
+    pdbs = of_kind(docs, "PodDisruptionBudget")
+    services = of_kind(docs, "Service")
+    peerings = {d["metadata"]["name"] for d in of_kind(docs, "ClusterKopfPeering")}
+    assert peerings == {f"prognos-shard-{i}" for i in range(3)}
+    for i, deploy in enumerate(deployments):
+        name = deploy["metadata"]["name"]
+        selector = deploy["spec"]["selector"]["matchLabels"]
+        pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
+        assert selector[SHARD_LABEL] == pod_labels[SHARD_LABEL] == str(i)
+        # Disjoint selectors: a shard's pods belong to its own Deployment and to no other.
+        assert selecting(deployments, pod_labels) == [name]
+        assert deploy["spec"]["replicas"] == 2
+        parsed = run_args(deploy)
+        assert (parsed.shard_count, parsed.shard_index, parsed.shard_selector) == (3, i, None)
+        # The peering group the process joins is the one the chart created for it.
+        assert Shard(3, i).peering_name(parsed.peering) in peerings
+        assert selecting(pdbs, pod_labels) == [name]
+        # The metrics Service spans all shards; each shard has its own alert receiver.
+        assert selecting(services, pod_labels) == [f"prognos-alerts-shard-{i}", "prognos-metrics"]
+    # helm test goes through the metrics Service, which every shard is behind.
+    test_pod = next(d for d in docs if d["kind"] == "Pod")
+    assert "http://prognos-metrics:8080/healthz" in test_pod["spec"]["containers"][0]["command"][2]
+
+
+def test_sharded_namespaced_template_has_a_peering_per_shard_and_namespace(tools):
+    docs = render(tools, *VALUE_SETS["sharded-namespaced"])
+    deployments = of_kind(docs, "Deployment")
+    assert [d["metadata"]["name"] for d in deployments] == ["prognos-shard-0", "prognos-shard-1"]
+    peerings = {
+        (d["metadata"]["namespace"], d["metadata"]["name"])
+        for d in docs
+        if d["kind"] == "KopfPeering"
+    }
+    expected = set()
+    for i, deploy in enumerate(deployments):
+        parsed = run_args(deploy)
+        assert parsed.namespace == ["team-a", "team-b"]
+        expected |= {(ns, Shard(2, i).peering_name(parsed.peering)) for ns in parsed.namespace}
+    assert (
+        peerings
+        == expected
+        == {(ns, f"prognos-shard-{i}") for ns in ("team-a", "team-b") for i in range(2)}
+    )
+
+
+def test_selector_template_passes_the_selector_verbatim(tools):
+    docs = render(tools, *VALUE_SETS["selector"])
+    [deploy] = of_kind(docs, "Deployment")
+    assert deploy["metadata"]["name"] == "prognos"
+    assert SHARD_LABEL not in deploy["spec"]["selector"]["matchLabels"]
+    parsed = run_args(deploy)
+    assert parsed.shard_selector == SELECTOR
+    assert parsed.shard_count == 1
+    shard = Shard(parsed.shard_count, parsed.shard_index, parsed.shard_selector)
+    assert shard.owns("ns", "x", {"tier": "gold", "env": "prod"})
+    assert not shard.owns("ns", "x", {"tier": "gold", "legacy": "yes"})
+    # A selector release names its peering group itself, and the chart creates exactly that.
+    [peering] = of_kind(docs, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == shard.peering_name(parsed.peering) == "prognos-gold"
+
+
+def test_one_shard_template_is_the_unsharded_chart(tools):
+    """`shards: 1` renders exactly what the chart rendered before sharding existed, and so does
+    a release from before it upgraded with --reuse-values (no `sharding` block at all)."""
+    for values in ("default", "namespaced", "servicemonitor", "alerts"):
+        args = VALUE_SETS[values]
+        plain = helm(tools, "template", "prognos", str(CHART), *args).stdout
+        for extra in ("sharding.shards=1", "sharding=null"):
+            same = helm(tools, "template", "prognos", str(CHART), *args, "--set", extra).stdout
+            assert same == plain, extra
+
+
+def test_sharding_values_that_cannot_work_fail_the_template(tools):
+    both = helm(
+        tools,
+        "template",
+        "x",
+        str(CHART),
+        "--set",
+        "sharding.shards=2",
+        "--set",
+        "sharding.selector=tier=gold",
+        check=False,
+    )
+    assert both.returncode != 0
+    assert "sharding.shards > 1" in both.stderr and "not both" in both.stderr
+    for bad in ("sharding.shards=0", "sharding.shards=65", "sharding.selector= "):
+        out = helm(
+            tools,
+            "template",
+            "x",
+            str(CHART),
+            "--set-string" if "selector" in bad else "--set",
+            bad,
+            check=False,
+        )
+        assert out.returncode != 0, bad
+        assert "/sharding/" in out.stderr, bad
 
 
 def test_plain_manifests_are_rendered_from_the_chart_and_apply(tools, crds, kube):

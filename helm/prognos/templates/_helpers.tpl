@@ -115,3 +115,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [get, list, watch, patch, create]
 {{- end }}
 {{- end }}
+
+{{/*
+Sharding: the hash shard count, and a check of the values that cannot be combined. Included
+by every template that renders per shard, so a bad combination fails whatever is rendered.
+A release installed before `sharding` existed and upgraded with --reuse-values has no
+`sharding` block at all: that is one unsharded operator.
+*/}}
+{{- define "prognos.shards" -}}
+{{- $shards := int ((.Values.sharding | default dict).shards | default 1) }}
+{{- if and (gt $shards 1) (include "prognos.shardSelector" .) }}
+{{- fail "sharding: set either sharding.shards > 1 (hash shards, one release) or sharding.selector (one release per selector), not both" }}
+{{- end }}
+{{- $shards }}
+{{- end }}
+
+{{/* The label selector of a label-selector shard; empty for none. */}}
+{{- define "prognos.shardSelector" -}}
+{{- (.Values.sharding | default dict).selector | default "" }}
+{{- end }}
