@@ -7,6 +7,7 @@ loop nor holds the GIL of the process that serves watches and probes.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -22,13 +23,35 @@ from prognos.notify.base import Notifier, NullNotifier
 from prognos.remediation.alerts import AlertHub
 from prognos.remediation.kube import Kube
 
+#: Seconds a Prometheus query may take (the chart's ``prometheus.timeoutSeconds``).
+PROMETHEUS_TIMEOUT_ENV = "PROGNOS_PROMETHEUS_TIMEOUT"
+DEFAULT_PROMETHEUS_TIMEOUT_S = 10.0
+
+
+def prometheus_timeout(raw: str | None) -> float:
+    """``PROGNOS_PROMETHEUS_TIMEOUT`` as seconds: a finite number of at least 1, else 10.
+
+    At least 1 because Prometheus' own query ``timeout`` parameter is sent in whole seconds.
+    """
+    try:
+        value = float(raw) if raw is not None and raw.strip() else DEFAULT_PROMETHEUS_TIMEOUT_S
+    except ValueError:
+        return DEFAULT_PROMETHEUS_TIMEOUT_S
+    return value if math.isfinite(value) and value >= 1 else DEFAULT_PROMETHEUS_TIMEOUT_S
+
+
+def _env_timeout() -> float:
+    return prometheus_timeout(os.environ.get(PROMETHEUS_TIMEOUT_ENV))
+
 
 @dataclass(frozen=True)
 class PrometheusSettings:
     url: str
     bearer_token_file: str | None = None
     ca_file: str | None = None
-    timeout_s: float = 10.0
+    #: Read from the environment by default, also when ``prognos run`` builds the settings from
+    #: its flags: the chart sets the timeout through the environment only.
+    timeout_s: float = field(default_factory=_env_timeout)
 
     @classmethod
     def from_env(cls) -> PrometheusSettings:
@@ -36,7 +59,6 @@ class PrometheusSettings:
             url=os.environ.get("PROGNOS_PROMETHEUS_URL", "http://localhost:9090"),
             bearer_token_file=os.environ.get("PROGNOS_PROMETHEUS_TOKEN_FILE") or None,
             ca_file=os.environ.get("PROGNOS_PROMETHEUS_CA_FILE") or None,
-            timeout_s=float(os.environ.get("PROGNOS_PROMETHEUS_TIMEOUT", "10")),
         )
 
     def source(self) -> PrometheusSource:
