@@ -109,8 +109,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--shard-selector",
         default=os.environ.get("PROGNOS_SHARD_SELECTOR") or None,
-        help="own only the scalers and policies matching this label selector, applied by the "
-        "API server (env PROGNOS_SHARD_SELECTOR)",
+        help="own only the scalers and policies whose labels match this label selector "
+        "(env PROGNOS_SHARD_SELECTOR)",
     )
     parser.add_argument("--log-level", default=os.environ.get("PROGNOS_LOG_LEVEL", "INFO"))
     parser.add_argument(
