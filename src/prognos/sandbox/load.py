@@ -49,12 +49,19 @@ def _noise(t: float, seed: int) -> float:
 
 @dataclass
 class Override:
-    """A multiplicative ramp of the load and/or an error-ratio level, set at runtime."""
+    """A multiplicative ramp of the load and/or an error-ratio level, set at runtime.
+
+    ``clock_offset_s`` and ``explicit_timestamps`` are faults of the exporter's clock (see
+    ``prognos.sandbox.exporter``): the load is evaluated at ``now + clock_offset_s``, and with
+    ``explicit_timestamps`` the samples carry that shifted time as their timestamp.
+    """
 
     factor: float = 1.0
     ramp_start: float = 0.0
     ramp_seconds: float = 0.0
     error_ratio: float | None = None
+    clock_offset_s: float = 0.0
+    explicit_timestamps: bool = False
 
     def multiplier(self, t: float) -> float:
         if self.factor == 1.0 or t <= self.ramp_start:
