@@ -20,7 +20,7 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,14 +199,60 @@ async def sync_channel(services: Services, runtime: NotifyRuntime, body: Mapping
 
 
 # -- hooks the dispatcher calls ------------------------------------------------------------
+RecordWrite = Callable[[str, str, list[dict[str, Any]]], Awaitable[object]]
+
+
+class IncidentRecorder:
+    """Appends delivery results to their Incident, one write at a time per Incident.
+
+    Each write is a read-modify-write conditional on the Incident's resourceVersion. Written
+    concurrently, a burst of results for one Incident (a full queue drops an event for every
+    channel at once) conflicted with itself until the retries ran out and results were lost.
+    Here a result that arrives while its Incident is being written waits and goes into the next
+    write with the others that arrived meanwhile: only other writers (the remediation runner)
+    can still cause a conflict, and the write's own retry absorbs those.
+    """
+
+    def __init__(self, write: RecordWrite) -> None:
+        self._write = write
+        self._pending: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    async def add(self, namespace: str, incident: str, entry: dict[str, Any]) -> None:
+        key = (namespace, incident)
+        pending = self._pending.get(key)
+        if pending is not None:  # a write for this Incident is running: it takes this one next
+            pending.append(entry)
+            return
+        self._pending[key] = [entry]
+        try:
+            while batch := self._pending[key]:
+                self._pending[key] = []
+                try:
+                    await self._write(namespace, incident, batch)
+                except Exception as exc:
+                    log.warning(
+                        "notify.record_failed",
+                        incident=f"{namespace}/{incident}",
+                        results=len(batch),
+                        error=str(exc)[:300],
+                    )
+        finally:
+            del self._pending[key]
+
+
 def _result_hook(services: Services) -> Any:
+    record = getattr(services.kube, "record_deliveries", None)
+    if record is None:  # the Incident kind is not available in this build
+        return None
+
+    async def write(namespace: str, incident: str, entries: list[dict[str, Any]]) -> object:
+        return await asyncio.to_thread(record, namespace, incident, entries)
+
+    recorder = IncidentRecorder(write)
+
     async def on_result(result: DeliveryResult) -> None:
-        if not result.incident:
-            return
-        record = getattr(services.kube, "record_delivery", None)
-        if record is None:  # the Incident kind is not available in this build
-            return
-        await asyncio.to_thread(record, result.namespace, result.incident, result.to_dict())
+        if result.incident:
+            await recorder.add(result.namespace, result.incident, result.to_dict())
 
     return on_result
 

@@ -133,7 +133,13 @@ class Kube:
     def record_delivery(
         self, namespace: str, incident: str, entry: dict[str, Any], limit: int = 64
     ) -> bool:
-        """Append ``entry`` to the Incident's ``status.notifications`` (newest ``limit`` kept).
+        """Append one ``entry``: see ``record_deliveries``."""
+        return self.record_deliveries(namespace, incident, [entry], limit)
+
+    def record_deliveries(
+        self, namespace: str, incident: str, entries: list[dict[str, Any]], limit: int = 64
+    ) -> bool:
+        """Append ``entries`` to the Incident's ``status.notifications`` (newest ``limit`` kept).
 
         Read-modify-write with the resourceVersion as precondition, retried on conflict, so a
         concurrent status write by the remediation runner is never lost. False when the
@@ -150,7 +156,7 @@ class Kube:
                     return False
                 raise
             existing = list((obj.get("status") or {}).get("notifications") or [])
-            existing.append(dict(entry))
+            existing.extend(dict(entry) for entry in entries)
             body = {
                 "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
                 "status": {"notifications": existing[-limit:]},
