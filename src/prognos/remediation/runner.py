@@ -119,6 +119,7 @@ class RemediationRuntime:
     pause_after_plan: float = field(default_factory=lambda: _env_seconds(PAUSE_AFTER_PLAN_ENV))
     pause_after_act: float = field(default_factory=lambda: _env_seconds(PAUSE_AFTER_ACT_ENV))
     _seeded: bool = False
+    _seed_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def on_pod_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """Update the pod cache from a watch event and wake the runners of that namespace."""
@@ -142,21 +143,27 @@ class RemediationRuntime:
         return list(self.pods.get(namespace, {}).values())
 
     async def seed_global(self) -> None:
-        """Seed the operator-wide breaker from every Incident once (survives restarts)."""
-        if self._seeded or self.global_limit is None:
+        """Seed the operator-wide breaker from every Incident once (survives restarts).
+
+        Every runner calls this when it starts, and after a restart they all start together:
+        the lock makes the others wait for the first seed (each seeding too counted every
+        recent action once per policy and held the breaker open for up to its window).
+        """
+        async with self._seed_lock:
+            if self._seeded or self.global_limit is None:
+                self._seeded = True
+                return
+            try:
+                items = await asyncio.to_thread(self.kube.list_incidents, None, POLICY_LABEL)
+            except Exception as exc:  # no list permission or API down: count from now on
+                log.warning("remediation.seed_failed", error=str(exc))
+                return
+            cutoff = time.time() - self.global_limit.window_s
+            for obj in items:
+                for record in Incident.from_object(obj).actions:
+                    if record.state is not ActionState.DRY_RUN and record.planned_at > cutoff:
+                        self.global_actions.append(record.planned_at)
             self._seeded = True
-            return
-        try:
-            items = await asyncio.to_thread(self.kube.list_incidents, None, POLICY_LABEL)
-        except Exception as exc:  # no list permission or API down: count from now on
-            log.warning("remediation.seed_failed", error=str(exc))
-            return
-        cutoff = time.time() - self.global_limit.window_s
-        for obj in items:
-            for record in Incident.from_object(obj).actions:
-                if record.state is not ActionState.DRY_RUN and record.planned_at > cutoff:
-                    self.global_actions.append(record.planned_at)
-        self._seeded = True
 
     def count_global(self, t: float) -> None:
         self.global_actions.append(t)
