@@ -249,3 +249,38 @@ def test_a_hanging_receiver_times_out_without_blocking_publish():
         assert publish_s < 0.1  # enqueue only
         assert results[0].outcome == "Failed" and results[0].attempts == 2
         assert results[0].error is not None and "timeout" in results[0].error
+
+
+def test_a_slow_receiver_never_delays_another_channel():
+    """Jobs for a hung receiver hold one worker at most; a healthy channel is served at once.
+
+    With one shared FIFO and a lock per channel, both workers took a hung channel's jobs (one
+    delivering, one waiting for the lock) and the healthy channel waited for their timeouts.
+    """
+
+    async def run(slow_url: str, fast_url: str, fast: Sink) -> float:
+        registry = ChannelRegistry()
+        for name, url in (("slow", slow_url), ("fast", fast_url)):
+            secrets = ChannelSecrets(url=url, signing_secret=SECRET)
+            registry.upsert("demo", name, channel_from_spec(HOOK), secrets)
+        d = Dispatcher(registry, workers=2, retry=FAST)
+        await d.start()
+        try:
+            for i in range(6):
+                d.publish(make_event(dedup_key=f"slow-{i}"), ["slow"], "demo")
+            await asyncio.sleep(0.2)  # both workers are free to pick the slow channel's jobs
+            started = time.monotonic()
+            d.publish(make_event(dedup_key="fast"), ["fast"], "demo")
+            for _ in range(1500):  # 30 s at most
+                if fast.requests:
+                    break
+                await asyncio.sleep(0.02)
+            return time.monotonic() - started
+        finally:
+            await d.stop(drain_s=0)
+
+    with Sink(hang=True) as slow, Sink() as fast:
+        waited = asyncio.run(run(slow.url, fast.url, fast))
+        assert len(fast.requests) == 1 and _verify(fast.requests[0])
+        assert waited < 3.0, f"the healthy channel waited {waited:.1f}s behind the hung one"
+        assert len(slow.requests) == 1  # in order: the hung channel's first job only, so far

@@ -2,7 +2,9 @@
 from a bounded asyncio queue with a pool of workers, off the reconcile path.
 
 ``publish`` only decides and enqueues (microseconds, never blocks, never raises, callable from
-any thread). Workers send over HTTP with ``aiohttp``: Slack (incoming webhook or
+any thread). The queue has one FIFO lane per channel (``prognos.notify.lanes``): a channel has
+at most one delivery in flight, so its messages stay in order and a slow receiver holds one
+worker, never all of them. Workers send over HTTP with ``aiohttp``: Slack (incoming webhook or
 ``chat.postMessage`` with one thread per incident) and signed webhooks. Retries follow
 ``RetryPolicy``. Every final outcome becomes a ``DeliveryResult`` handed to ``on_result`` (the
 operator records it on the Incident) and counted in metrics; a full queue calls
@@ -38,6 +40,7 @@ from prognos.notify import metrics as m
 from prognos.notify import signing, slack
 from prognos.notify.config import ChannelConfig
 from prognos.notify.events import NotificationEvent
+from prognos.notify.lanes import LaneQueue
 from prognos.notify.options import DEFAULT_SLACK_API
 from prognos.notify.policy import (
     Deduper,
@@ -117,7 +120,6 @@ class Channel:
     deduper: Deduper = field(init=False)
     stats: ChannelStats = field(default_factory=ChannelStats)
     threads: OrderedDict[str, str] = field(default_factory=OrderedDict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.config.rate_per_minute, self.config.burst, time.monotonic())
@@ -238,7 +240,7 @@ class Dispatcher:
         rng: random.Random | None = None,
     ) -> None:
         self.registry = registry
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        self.queue: LaneQueue[tuple[str, str], _Job] = LaneQueue(queue_size)
         self.workers = workers
         self.retry = retry or RetryPolicy()
         self.slack_api_url = slack_api_url.rstrip("/")
@@ -340,7 +342,10 @@ class Dispatcher:
             )
             return
         try:
-            self.queue.put_nowait(_Job(channel.namespace, channel.name, event, now, delivery_id))
+            self.queue.put_nowait(
+                (channel.namespace, channel.name),
+                _Job(channel.namespace, channel.name, event, now, delivery_id),
+            )
         except asyncio.QueueFull:
             m.QUEUE_OVERFLOW.labels(channel.namespace, channel.name).inc()
             self._final(
@@ -364,7 +369,7 @@ class Dispatcher:
     # -- delivery --------------------------------------------------------------------------
     async def _worker(self, index: int) -> None:
         while True:
-            job = await self.queue.get()
+            key, job = await self.queue.get()
             m.QUEUE_DEPTH.set(self.queue.qsize())
             try:
                 await self._deliver(job)
@@ -373,7 +378,7 @@ class Dispatcher:
             except Exception:  # a bug costs one delivery, never the worker
                 log.exception("notify.worker_error", worker=index)
             finally:
-                self.queue.task_done()
+                self.queue.done(key)
 
     async def _deliver(self, job: _Job) -> None:
         channel = self.registry.get(job.channel_ns, job.channel_name)
@@ -391,31 +396,31 @@ class Dispatcher:
             return
         attempt = 0
         answer = _Answer(status=None)
-        async with channel.lock:  # one delivery at a time per channel: ordered Slack threads
-            while True:
-                attempt += 1
-                answer = await self._attempt(channel, job)
-                outcome = self._outcome(answer)
-                m.ATTEMPTS.labels(channel.namespace, channel.name, _answer_class(answer)).inc()
-                if outcome is Outcome.DELIVERED:
-                    break
-                delay = (
-                    self.retry.delay(attempt, answer.status, answer.retry_after, self.rng)
-                    if outcome is Outcome.RETRY
-                    else None
-                )
-                if delay is None:
-                    break
-                log.info(
-                    "notify.retry",
-                    channel=channel.key,
-                    kind=job.event.type.value,
-                    attempt=attempt,
-                    status=answer.status,
-                    error=answer.error,
-                    delay=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
+        # One delivery at a time per channel (ordered Slack threads): the lanes guarantee it.
+        while True:
+            attempt += 1
+            answer = await self._attempt(channel, job)
+            outcome = self._outcome(answer)
+            m.ATTEMPTS.labels(channel.namespace, channel.name, _answer_class(answer)).inc()
+            if outcome is Outcome.DELIVERED:
+                break
+            delay = (
+                self.retry.delay(attempt, answer.status, answer.retry_after, self.rng)
+                if outcome is Outcome.RETRY
+                else None
+            )
+            if delay is None:
+                break
+            log.info(
+                "notify.retry",
+                channel=channel.key,
+                kind=job.event.type.value,
+                attempt=attempt,
+                status=answer.status,
+                error=answer.error,
+                delay=round(delay, 2),
+            )
+            await asyncio.sleep(delay)
         ok = self._outcome(answer) is Outcome.DELIVERED
         m.DELIVERY_SECONDS.observe(time.monotonic() - job.enqueued)
         self._final(
