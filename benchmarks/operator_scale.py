@@ -547,6 +547,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             p.wait(10)
         try:
             cleanup(core, custom, objs, operators, work)
+        except Exception as exc:  # never hide the run's own error behind a cleanup error
+            log(f"cleanup failed ({type(exc).__name__}: {exc}); delete the bench namespaces")
         finally:  # never leave an operator behind, even if the cleanup failed
             for operator in operators:
                 if operator.poll() is None:
