@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import socket
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,33 @@ def kube_configuration() -> Any:
     configuration.retries = 1
     # One pooled connection per I/O thread: urllib3 would otherwise open and discard extra ones.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, IO_THREADS)
+    configuration.socket_options = dead_peer_socket_options()
     return configuration
+
+
+def dead_peer_socket_options() -> list[tuple[int, int, int]]:
+    """TCP keep-alive and a user timeout on every API connection.
+
+    The client sets no request timeout, and the API server answers a slow request itself (504
+    after its request timeout), so a reachable server never hangs a call for long. A peer that
+    vanished without closing (a black-holed connection after a network change) would hang the
+    I/O thread forever; keep-alive probes and ``TCP_USER_TIMEOUT`` make the kernel drop such a
+    connection in about a minute, and the call fails like any other API error.
+    """
+    options = [
+        (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
+        (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    ]
+    for name, value in (
+        ("TCP_KEEPIDLE", 30),
+        ("TCP_KEEPINTVL", 10),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", 60_000),  # milliseconds unacknowledged before the kernel gives up
+    ):
+        option = getattr(socket, name, None)  # Linux names; absent elsewhere
+        if option is not None:
+            options.append((socket.IPPROTO_TCP, option, value))
+    return options
 
 
 def kube_api_client() -> Any:
