@@ -101,6 +101,29 @@ def status_schema() -> dict[str, Any]:
                 "Notifications delivered (bounded, newest last).",
                 max_items=64,
             ),
+            "notifySeq": integer("Sequence number of the next notification.", minimum=0),
+            "outbox": {
+                "type": "object",
+                "description": (
+                    "Notifications recorded with the transition they report and not yet settled "
+                    "(a final outcome for every channel), by key '<seq>-<type>'; a restarted "
+                    "operator sends them again with the same delivery ids. At most 50: the "
+                    "oldest are dropped first."
+                ),
+                "additionalProperties": obj(
+                    {
+                        "seq": integer("Order of recording.", minimum=0),
+                        "id": string("Seeds the entry's delivery ids.", max_length=64),
+                        "channels": array(
+                            string("A NotificationChannel in this namespace."),
+                            "Where it is routed.",
+                            max_items=16,
+                        ),
+                        "event": free_object("The notification event."),
+                    },
+                    required=["seq", "id", "event"],
+                ),
+            },
         }
     )
 

@@ -11,7 +11,13 @@ operator records it on the Incident) and counted in metrics; a full queue calls
 ``on_overflow`` (the operator emits a Kubernetes Event) and counts the drop.
 
 Delivery is at-least-once: a receiver that answers after its timeout gets the retry too, with
-the same ``X-Prognos-Delivery`` id so it can de-duplicate.
+the same ``X-Prognos-Delivery`` id so it can de-duplicate. Notifications about an Incident come
+from its outbox (``prognos.notify.outbox``) and carry a delivery-id seed, so their ids are also
+the same when a restarted operator publishes them again; the dispatcher tells ``on_settled``
+(and the publisher's callback) when every channel such an event was routed to has a final
+outcome, so the entry can leave the outbox. In the first ``channel_grace_s`` after start a
+named channel that is not loaded yet is waited for (start-up loads channels concurrently with
+the policies that re-publish their outboxes), not reported ``ChannelNotReady`` at once.
 
 Secrets (webhook URLs, bot tokens, signing keys) live only in ``ChannelSecrets``, whose repr
 hides them; errors are reduced to an exception class and a message with every secret value
@@ -42,6 +48,7 @@ from prognos.notify.config import ChannelConfig
 from prognos.notify.events import NotificationEvent
 from prognos.notify.lanes import LaneQueue
 from prognos.notify.options import DEFAULT_SLACK_API
+from prognos.notify.outbox import Settlements, delivery_id
 from prognos.notify.policy import (
     Deduper,
     Outcome,
@@ -136,6 +143,8 @@ class ChannelRegistry:
     def __init__(self) -> None:
         self._channels: dict[tuple[str, str], Channel] = {}
         self._lock = threading.Lock()
+        #: Called with every channel added or updated (outside the lock).
+        self.listeners: list[Callable[[Channel], None]] = []
 
     def upsert(
         self,
@@ -150,12 +159,18 @@ class ChannelRegistry:
             old = self._channels.get((namespace, name))
             if old is not None and old.config == config:
                 old.secrets, old.uid = secrets, uid or old.uid
-                return old
-            new = Channel(namespace, name, config, secrets, uid)
-            if old is not None:
-                new.stats, new.threads = old.stats, old.threads
-            self._channels[(namespace, name)] = new
-            return new
+                new = old
+            else:
+                new = Channel(namespace, name, config, secrets, uid)
+                if old is not None:
+                    new.stats, new.threads = old.stats, old.threads
+                self._channels[(namespace, name)] = new
+        for listener in list(self.listeners):
+            try:
+                listener(new)
+            except Exception:
+                log.exception("notify.registry_listener_failed")
+        return new
 
     def remove(self, namespace: str, name: str) -> None:
         with self._lock:
@@ -221,6 +236,9 @@ class _Answer:
 
 ResultHook = Callable[[DeliveryResult], Awaitable[None]]
 OverflowHook = Callable[[Channel, NotificationEvent], None]
+#: ``(namespace, incident, outbox key)``: every channel of that outbox entry has a final outcome.
+SettledHook = Callable[[str, str, str], Awaitable[None]]
+_Token = tuple[str, str, str]
 
 
 class Dispatcher:
@@ -236,8 +254,10 @@ class Dispatcher:
         slack_api_url: str = DEFAULT_SLACK_API,
         on_result: ResultHook | None = None,
         on_overflow: OverflowHook | None = None,
+        on_settled: SettledHook | None = None,
         keep_results: int = 500,
         rng: random.Random | None = None,
+        channel_grace_s: float = 0.0,
     ) -> None:
         self.registry = registry
         self.queue: LaneQueue[tuple[str, str], _Job] = LaneQueue(queue_size)
@@ -246,16 +266,26 @@ class Dispatcher:
         self.slack_api_url = slack_api_url.rstrip("/")
         self.on_result = on_result
         self.on_overflow = on_overflow
+        self.on_settled = on_settled
+        self.channel_grace_s = channel_grace_s
         self.results: deque[DeliveryResult] = deque(maxlen=keep_results)
         self.rng = rng or random.Random()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._hooks: set[asyncio.Task[None]] = set()
+        self.settlements = Settlements()
+        #: Events for named channels not loaded yet, in the start-up grace period.
+        self._parked: dict[tuple[str, str], list[NotificationEvent]] = {}
+        self._grace_until = 0.0
+        self._grace_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._grace_until = time.monotonic() + self.channel_grace_s
+        self._grace_timer = self._loop.call_later(self.channel_grace_s, self._expire_parked)
+        self.registry.listeners.append(self._channel_loaded)
         self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
         self._tasks = [
             asyncio.create_task(self._worker(i), name=f"notify-worker-{i}")
@@ -263,7 +293,14 @@ class Dispatcher:
         ]
 
     async def stop(self, drain_s: float = 5.0) -> None:
-        """Give queued deliveries ``drain_s`` to finish, then cancel the rest."""
+        """Give queued deliveries ``drain_s`` to finish, then cancel the rest.
+
+        Unfinished outbox events stay in their Incidents' outboxes: the next start sends them.
+        """
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+        with contextlib.suppress(ValueError):
+            self.registry.listeners.remove(self._channel_loaded)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.queue.join(), drain_s)
         for task in self._tasks:
@@ -277,7 +314,11 @@ class Dispatcher:
 
     # -- Notifier --------------------------------------------------------------------------
     def publish(
-        self, event: NotificationEvent, channels: Sequence[str] | None, namespace: str
+        self,
+        event: NotificationEvent,
+        channels: Sequence[str] | None,
+        namespace: str,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         loop = self._loop
         if loop is None:
@@ -289,45 +330,106 @@ class Dispatcher:
         except RuntimeError:
             running = None
         if running is loop:
-            self._publish(event, names, namespace)
+            self._publish(event, names, namespace, on_settled)
         else:
-            loop.call_soon_threadsafe(self._publish, event, names, namespace)
+            loop.call_soon_threadsafe(self._publish, event, names, namespace, on_settled)
+
+    @staticmethod
+    def _token(namespace: str, event: NotificationEvent) -> _Token | None:
+        if event.outbox_key and event.incident:
+            return (namespace, event.incident, event.outbox_key)
+        return None
+
+    @staticmethod
+    def _delivery_id(event: NotificationEvent, namespace: str, name: str) -> str:
+        if event.delivery_seed:
+            return delivery_id(event.delivery_seed, namespace, name)
+        return uuid.uuid4().hex
 
     def _publish(
-        self, event: NotificationEvent, names: tuple[str, ...] | None, namespace: str
+        self,
+        event: NotificationEvent,
+        names: tuple[str, ...] | None,
+        namespace: str,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
+        token = self._token(namespace, event)
+        opened = False
         try:
             if names is None:
-                targets = self.registry.in_namespace(namespace)
+                targets: list[Channel | str] = list(self.registry.in_namespace(namespace))
             else:
-                targets = []
-                for name in dict.fromkeys(names):
-                    channel = self.registry.get(namespace, name)
-                    if channel is None:
-                        self._final(
-                            namespace,
-                            name,
-                            event,
-                            "ChannelNotReady",
-                            0,
-                            None,
-                            "channel not found or not ready",
-                            uuid.uuid4().hex,
-                        )
-                    else:
-                        targets.append(channel)
+                targets = [
+                    self.registry.get(namespace, name) or name for name in dict.fromkeys(names)
+                ]
+            if token is not None:
+                channels = [t if isinstance(t, str) else t.name for t in targets]
+                if not self.settlements.open(token, channels, on_settled):
+                    # Already in flight here (a runner re-read its outbox): one is enough.
+                    log.info("notify.already_in_flight", incident=token[1], key=token[2])
+                    return
+                opened = True
             now = time.monotonic()
-            for channel in targets:
-                self._offer(channel, event, now)
+            for target in targets:
+                if not isinstance(target, str):
+                    self._offer(target, event, now)
+                elif now < self._grace_until:
+                    self._parked.setdefault((namespace, target), []).append(event)
+                else:
+                    self._not_ready(namespace, target, event, "channel not found or not ready")
         except Exception:  # publish never raises into a reconcile
             log.exception("notify.publish_failed", kind=event.type.value)
+        finally:
+            if token is not None and opened:
+                self._settle(self.settlements.published(token), namespace, event)
+
+    def _not_ready(self, namespace: str, name: str, event: NotificationEvent, why: str) -> None:
+        self._final(
+            namespace,
+            name,
+            event,
+            "ChannelNotReady",
+            0,
+            None,
+            why,
+            self._delivery_id(event, namespace, name),
+        )
+
+    def _channel_loaded(self, channel: Channel) -> None:
+        """A channel was added or updated: events parked for it go out now."""
+        loop = self._loop
+        if loop is not None and (channel.namespace, channel.name) in self._parked:
+            loop.call_soon_threadsafe(self._unpark, channel.namespace, channel.name)
+
+    def _unpark(self, namespace: str, name: str) -> None:
+        events = self._parked.pop((namespace, name), [])
+        channel = self.registry.get(namespace, name)
+        now = time.monotonic()
+        for event in events:
+            try:
+                if channel is None:
+                    self._not_ready(namespace, name, event, "channel not found or not ready")
+                else:
+                    self._offer(channel, event, now)
+            except Exception:
+                log.exception("notify.publish_failed", kind=event.type.value)
+
+    def _expire_parked(self) -> None:
+        """The start-up grace is over: channels still not loaded are not ready."""
+        self._grace_timer = None
+        self._grace_until = 0.0
+        for namespace, name in list(self._parked):
+            self._unpark(namespace, name)
 
     def _offer(self, channel: Channel, event: NotificationEvent, now: float) -> None:
-        delivery_id = uuid.uuid4().hex
+        delivery_id = self._delivery_id(event, channel.namespace, channel.name)
         if channel.config.accepts(event) is not None:
-            return  # the channel does not want it: not a failure, nothing to record
+            # The channel does not want it: not a failure, nothing to record.
+            self._channel_done(channel.namespace, channel.name, event)
+            return
         if event.dedup_key and channel.deduper.duplicate(event.dedup_key, now):
             m.NOTIFICATIONS.labels(channel.namespace, channel.name, "Duplicate").inc()
+            self._channel_done(channel.namespace, channel.name, event)
             return
         if not channel.limiter.allow(now):
             self._final(
@@ -578,6 +680,7 @@ class Dispatcher:
             task = self._loop.create_task(self._call_hook(result))
             self._hooks.add(task)
             task.add_done_callback(self._hooks.discard)
+        self._channel_done(namespace, name, event)
 
     async def _call_hook(self, result: DeliveryResult) -> None:
         assert self.on_result is not None
@@ -585,6 +688,42 @@ class Dispatcher:
             await self.on_result(result)
         except Exception:
             log.exception("notify.result_hook_failed", channel=result.channel)
+
+    # -- settling outbox entries -----------------------------------------------------------
+    def _channel_done(self, namespace: str, name: str, event: NotificationEvent) -> None:
+        token = self._token(namespace, event)
+        if token is not None:
+            self._settle(self.settlements.done(token, name), namespace, event)
+
+    def _settle(
+        self, callback: Callable[[], None] | None, namespace: str, event: NotificationEvent
+    ) -> None:
+        """The event's last channel is done: tell its publisher and ``on_settled``.
+
+        The hook task is created after the result hook's task of the same final outcome, so an
+        ``on_settled`` that batches per Incident writes both in one Incident write.
+        """
+        if callback is None:
+            return
+        try:
+            callback()
+        except Exception:
+            log.exception("notify.settled_callback_failed", incident=event.incident)
+        if self.on_settled is not None and self._loop is not None:
+            assert event.incident is not None
+            assert event.outbox_key is not None
+            task = self._loop.create_task(
+                self._call_settled(namespace, event.incident, event.outbox_key)
+            )
+            self._hooks.add(task)
+            task.add_done_callback(self._hooks.discard)
+
+    async def _call_settled(self, namespace: str, incident: str, key: str) -> None:
+        assert self.on_settled is not None
+        try:
+            await self.on_settled(namespace, incident, key)
+        except Exception:
+            log.exception("notify.settled_hook_failed", incident=incident)
 
 
 def _answer_class(answer: _Answer) -> str:

@@ -43,6 +43,11 @@ class NotificationEvent:
     ``thread_key`` groups updates of one incident (Slack bot tokens post them in one thread).
     ``details`` carries the evidence (signal, value, expected range, replicas before/after...)
     and must never contain secrets.
+
+    ``outbox_key`` and ``delivery_seed`` are set on notifications about an Incident, which are
+    recorded in its outbox (``prognos.notify.outbox``) before they are published: the key names
+    the entry to settle, the seed makes delivery ids the same on every re-send. Neither is part
+    of the payload.
     """
 
     type: EventType
@@ -57,6 +62,8 @@ class NotificationEvent:
     dedup_key: str | None = None
     thread_key: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    outbox_key: str | None = None
+    delivery_seed: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return {

@@ -35,3 +35,8 @@ ALERTS_RECEIVED = Counter(
 ALERT_REQUESTS = Counter(
     "prognos_alert_requests_total", "Requests to the Alertmanager intake by HTTP code.", ["code"]
 )
+OUTBOX_DROPPED = Counter(
+    "prognos_notification_outbox_dropped_total",
+    "Unsettled notifications dropped from a full Incident outbox (the oldest go first).",
+    ["namespace"],
+)

@@ -51,6 +51,9 @@ log = get_logger("prognos.notify")
 RESYNC_S = 30.0
 #: At most one overflow Event per channel per this many seconds.
 OVERFLOW_EVENT_EVERY_S = 60.0
+#: After start, how long an event for a channel not loaded yet waits for it (the runners
+#: re-publish their Incidents' outboxes while the channel handlers are still reading Secrets).
+CHANNEL_GRACE_S = 30.0
 
 
 @dataclass
@@ -199,54 +202,83 @@ async def sync_channel(services: Services, runtime: NotifyRuntime, body: Mapping
 
 
 # -- hooks the dispatcher calls ------------------------------------------------------------
-RecordWrite = Callable[[str, str, list[dict[str, Any]]], Awaitable[object]]
+RecordWrite = Callable[[str, str, list[dict[str, Any]], list[str]], Awaitable[object]]
 
 
 class IncidentRecorder:
-    """Appends delivery results to their Incident, one write at a time per Incident.
+    """Appends delivery results to their Incident and removes settled entries from its outbox,
+    one write at a time per Incident.
 
     Each write is a read-modify-write conditional on the Incident's resourceVersion. Written
     concurrently, a burst of results for one Incident (a full queue drops an event for every
     channel at once) conflicted with itself until the retries ran out and results were lost.
     Here a result that arrives while its Incident is being written waits and goes into the next
     write with the others that arrived meanwhile: only other writers (the remediation runner)
-    can still cause a conflict, and the write's own retry absorbs those.
+    can still cause a conflict, and the write's own retry absorbs those. A write starts one
+    loop iteration after its first item arrived, so a final result and the settling of its
+    outbox entry (handed over together by the dispatcher) go in the same write.
     """
 
     def __init__(self, write: RecordWrite) -> None:
         self._write = write
-        self._pending: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._pending: dict[tuple[str, str], tuple[list[dict[str, Any]], list[str]]] = {}
 
-    async def add(self, namespace: str, incident: str, entry: dict[str, Any]) -> None:
+    async def add(
+        self,
+        namespace: str,
+        incident: str,
+        entry: dict[str, Any] | None = None,
+        settled: str | None = None,
+    ) -> None:
         key = (namespace, incident)
         pending = self._pending.get(key)
         if pending is not None:  # a write for this Incident is running: it takes this one next
-            pending.append(entry)
+            _put(pending, entry, settled)
             return
-        self._pending[key] = [entry]
+        self._pending[key] = ([], [])
+        _put(self._pending[key], entry, settled)
         try:
-            while batch := self._pending[key]:
-                self._pending[key] = []
+            await asyncio.sleep(0)  # let what was handed over with this item join the write
+            while any(batch := self._pending[key]):
+                self._pending[key] = ([], [])
+                results, keys = batch
                 try:
-                    await self._write(namespace, incident, batch)
+                    await self._write(namespace, incident, results, keys)
                 except Exception as exc:
                     log.warning(
                         "notify.record_failed",
                         incident=f"{namespace}/{incident}",
-                        results=len(batch),
+                        results=len(results),
+                        settled=len(keys),
                         error=str(exc)[:300],
                     )
         finally:
             del self._pending[key]
 
 
-def _result_hook(services: Services) -> Any:
+def _put(
+    batch: tuple[list[dict[str, Any]], list[str]],
+    entry: dict[str, Any] | None,
+    settled: str | None,
+) -> None:
+    if entry is not None:
+        batch[0].append(entry)
+    if settled is not None:
+        batch[1].append(settled)
+
+
+def _incident_hooks(services: Services) -> tuple[Any, Any]:
+    """``on_result`` and ``on_settled`` for the dispatcher, sharing one IncidentRecorder."""
     record = getattr(services.kube, "record_deliveries", None)
     if record is None:  # the Incident kind is not available in this build
-        return None
+        return None, None
 
-    async def write(namespace: str, incident: str, entries: list[dict[str, Any]]) -> object:
-        return await asyncio.to_thread(record, namespace, incident, entries)
+    async def write(
+        namespace: str, incident: str, entries: list[dict[str, Any]], settled: list[str]
+    ) -> object:
+        return await asyncio.to_thread(
+            record, namespace, incident, entries, settled=settled or None
+        )
 
     recorder = IncidentRecorder(write)
 
@@ -254,7 +286,10 @@ def _result_hook(services: Services) -> Any:
         if result.incident:
             await recorder.add(result.namespace, result.incident, result.to_dict())
 
-    return on_result
+    async def on_settled(namespace: str, incident: str, key: str) -> None:
+        await recorder.add(namespace, incident, settled=key)
+
+    return on_result, on_settled
 
 
 def _overflow_hook(services: Services, runtime: NotifyRuntime) -> Any:
@@ -338,13 +373,16 @@ async def start_notifications(memo: kopf.Memo, **_: Any) -> None:
     options: NotifyOptions = getattr(memo["options"], "notify", None) or NotifyOptions()
     registry = ChannelRegistry()
     runtime = NotifyRuntime(registry, Dispatcher(registry))
+    on_result, on_settled = _incident_hooks(services)
     runtime.dispatcher = Dispatcher(
         registry,
         queue_size=options.queue_size,
         workers=options.workers,
         slack_api_url=options.slack_api_url,
-        on_result=_result_hook(services),
+        on_result=on_result,
         on_overflow=_overflow_hook(services, runtime),
+        on_settled=on_settled,
+        channel_grace_s=CHANNEL_GRACE_S,
     )
     await runtime.dispatcher.start()
     services.notifier = runtime.dispatcher

@@ -6,6 +6,13 @@ records back with :meth:`Incident.from_object` and, for a ``Planned`` record wit
 asks :func:`prognos.remediation.actions.took_effect` whether the change is already there before
 executing it (every plan is idempotent by construction: absolute replica counts, a fixed
 ``restartedAt`` value, pod UIDs as preconditions, deterministic Job names).
+
+It is also the outbox of its notifications (``status.outbox``, a map key -> entry): an event is
+recorded with :meth:`Incident.record_notification` and goes out in the same status write as the
+transition it reports; it is published after that write and leaves the outbox when settled
+(``prognos.notify.outbox``). The runner's writes are JSON merge patches, so it writes only the
+entries it added or dropped since its last write (``outbox_patch``), never the whole map: an
+entry the delivery side removed meanwhile is not written back.
 """
 
 from __future__ import annotations
@@ -13,11 +20,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from prognos.notify.events import NotificationEvent
+from prognos.notify.outbox import MAX_OUTBOX, OutboxEntry, entries_from_status
 from prognos.remediation.policy import Target
 from prognos.remediation.signals import parse_time
 
@@ -154,8 +164,16 @@ class Incident:
     actions: list[ActionRecord] = field(default_factory=list)
     resolved_at: float | None = None
     conditions: list[dict[str, Any]] = field(default_factory=list)
+    #: Unsettled notifications, oldest first (``status.outbox``).
+    outbox: dict[str, OutboxEntry] = field(default_factory=dict)
+    #: The next notification's sequence number (``status.notifySeq``; never reused).
+    notify_seq: int = 0
     #: In memory only: when the signal was last seen back to normal (verification debounce).
     healthy_since: float | None = None
+    #: In memory only: outbox changes not yet written (key -> entry, or None to remove).
+    outbox_patch: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: In memory only: keys recorded but not yet published (published after the next write).
+    unsent: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
@@ -169,6 +187,53 @@ class Incident:
         """The action written as Planned whose result was never recorded."""
         last = self.last
         return last if last is not None and last.state is ActionState.PLANNED else None
+
+    def record_notification(
+        self, event: NotificationEvent, channels: Iterable[str], entry_id: str | None = None
+    ) -> tuple[OutboxEntry, list[OutboxEntry]]:
+        """Add ``event`` to the outbox; return the entry and those dropped to stay bounded.
+
+        The entry's key, ``"<seq>-<type>"``, is unique within the Incident (the sequence number
+        is written with it and never reused); the event's ``dedup_key`` becomes
+        ``"<incident>/<key>"``. Beyond ``MAX_OUTBOX`` unsettled entries the oldest are dropped:
+        a dropped entry already published may still be delivered, but is no longer durable.
+        """
+        seq = self.notify_seq
+        self.notify_seq += 1
+        key = f"{seq}-{event.type.value}"
+        entry = OutboxEntry(
+            key=key,
+            seq=seq,
+            id=entry_id or uuid.uuid4().hex,
+            channels=tuple(channels),
+            event=replace(event, dedup_key=f"{self.name}/{key}"),
+        )
+        self.outbox[key] = entry
+        self.outbox_patch[key] = entry.to_dict()
+        self.unsent.append(key)
+        dropped = []
+        while len(self.outbox) > MAX_OUTBOX:
+            old_key = next(iter(self.outbox))
+            dropped.append(self.outbox.pop(old_key))
+            self.outbox_patch[old_key] = None
+            if old_key in self.unsent:
+                self.unsent.remove(old_key)
+        return entry, dropped
+
+    def settle(self, key: str) -> None:
+        """Every channel of the entry has a final outcome (the delivery side removes it from
+        ``status.outbox``): forget it here too."""
+        self.outbox.pop(key, None)
+
+    def written(self, patch: Mapping[str, Any], unsent: Iterable[str]) -> list[OutboxEntry]:
+        """A status write carrying ``patch`` (a snapshot of ``outbox_patch``) succeeded: clear
+        what it carried and return the entries of ``unsent`` to publish now, oldest first."""
+        for key, value in patch.items():
+            if key in self.outbox_patch and self.outbox_patch[key] is value:
+                del self.outbox_patch[key]
+        sent = set(unsent)
+        self.unsent = [k for k in self.unsent if k not in sent]
+        return [self.outbox[k] for k in unsent if k in self.outbox]
 
     def action_times(self) -> list[float]:
         """When actions were planned: what circuit breakers and cooldowns count."""
@@ -204,7 +269,8 @@ class Incident:
         }
 
     def status(self) -> dict[str, Any]:
-        """The whole status this package owns (``notifications`` is appended separately)."""
+        """The status this package owns: all of it but ``outbox``, where only the changes since
+        the last write are included (``notifications`` is appended by the delivery side)."""
         actions = self.actions[-MAX_ACTIONS:]
         out: dict[str, Any] = {
             "state": self.state.value,
@@ -217,7 +283,10 @@ class Incident:
             "rung": self.rung,
             "actionCount": len(self.actions),
             "actions": [a.to_dict() for a in actions],
+            "notifySeq": self.notify_seq,
         }
+        if self.outbox_patch:
+            out["outbox"] = dict(self.outbox_patch)
         return out
 
     @classmethod
@@ -226,6 +295,8 @@ class Incident:
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
         created = parse_time(meta.get("creationTimestamp")) or 0.0
+        outbox = entries_from_status(status.get("outbox"))
+        seq = max([int(status.get("notifySeq") or 0), *(e.seq + 1 for e in outbox)])
         return cls(
             name=str(meta.get("name", "")),
             namespace=str(meta.get("namespace", "")),
@@ -244,6 +315,8 @@ class Incident:
             actions=[ActionRecord.from_dict(a) for a in status.get("actions") or []],
             resolved_at=parse_time(status.get("resolvedAt")),
             conditions=list(status.get("conditions") or []),
+            outbox={e.key: e for e in outbox},
+            notify_seq=seq,
         )
 
 

@@ -137,9 +137,15 @@ class Kube:
         return self.record_deliveries(namespace, incident, [entry], limit)
 
     def record_deliveries(
-        self, namespace: str, incident: str, entries: list[dict[str, Any]], limit: int = 64
+        self,
+        namespace: str,
+        incident: str,
+        entries: list[dict[str, Any]],
+        limit: int = 64,
+        settled: list[str] | None = None,
     ) -> bool:
-        """Append ``entries`` to the Incident's ``status.notifications`` (newest ``limit`` kept).
+        """Append ``entries`` to the Incident's ``status.notifications`` (newest ``limit`` kept)
+        and remove the ``settled`` keys from its ``status.outbox``, in one write.
 
         Read-modify-write with the resourceVersion as precondition, retried on conflict, so a
         concurrent status write by the remediation runner is never lost. False when the
@@ -155,11 +161,19 @@ class Kube:
                 if exc.status == 404:
                     return False
                 raise
-            existing = list((obj.get("status") or {}).get("notifications") or [])
-            existing.extend(dict(entry) for entry in entries)
+            status: dict[str, Any] = {}
+            if entries:
+                existing = list((obj.get("status") or {}).get("notifications") or [])
+                existing.extend(dict(entry) for entry in entries)
+                status["notifications"] = existing[-limit:]
+            if settled:
+                # A merge patch: null removes the key; a key already gone stays gone.
+                status["outbox"] = dict.fromkeys(settled)
+            if not status:
+                return True
             body = {
                 "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                "status": {"notifications": existing[-limit:]},
+                "status": status,
             }
             try:
                 custom.patch_namespaced_custom_object_status(

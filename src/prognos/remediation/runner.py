@@ -31,6 +31,8 @@ from prognos.logs import get_logger
 from prognos.metrics import MetricsError, PrometheusSource
 from prognos.notify.base import Notifier
 from prognos.notify.events import EventType, NotificationEvent, Severity
+from prognos.notify.metrics import OUTBOX_DROPPED
+from prognos.notify.outbox import MAX_OUTBOX, OutboxEntry
 from prognos.remediation import actions as act
 from prognos.remediation.alerts import AlertHub
 from prognos.remediation.engine import Step, StepKind, step
@@ -235,6 +237,11 @@ class PolicyRunner:
             if inc.policy != self.name:
                 continue
             self.incidents[inc.name] = inc
+            if inc.outbox:
+                # Recorded but not known settled (the last operator stopped first): again, with
+                # the same delivery ids, so receivers can tell a re-send.
+                sent = self.republish(inc)
+                log.info("remediation.outbox_republished", incident=inc.name, entries=sent)
             # Dry-run records count too: a dry run previews what the breaker would allow.
             self.action_times.extend(a.planned_at for a in inc.actions)
             pending = inc.pending()
@@ -351,7 +358,12 @@ class PolicyRunner:
                     and str(info.annotations.get(PAUSED_ANNOTATION, "")).lower() == "true"
                 ):
                     target_paused = str(target)
-                until = await self._drive(policy, inc, obs, groups.get(target, []), target_paused)
+                try:
+                    until = await self._drive(
+                        policy, inc, obs, groups.get(target, []), target_paused
+                    )
+                finally:
+                    await self._flush(inc)
                 if until is not None:
                     due.append(until)
         await self._retention(policy, now)
@@ -522,16 +534,6 @@ class PolicyRunner:
             if uid
             else None
         )
-        try:
-            await asyncio.to_thread(
-                self.rt.kube.create_incident, self.namespace, inc.manifest(API_VERSION, owner)
-            )
-            await self._persist(inc)
-        except Exception as exc:
-            log.warning("remediation.incident_create_failed", incident=name, error=str(exc))
-            return None
-        self.incidents[name] = inc
-        log.info("remediation.incident_opened", incident=name, target=str(target), signal=sig.name)
         self._notify(
             policy,
             inc,
@@ -540,20 +542,49 @@ class PolicyRunner:
             f"{sig.name} firing on {target}",
             obs.summary,
         )
+        try:
+            await asyncio.to_thread(
+                self.rt.kube.create_incident, self.namespace, inc.manifest(API_VERSION, owner)
+            )
+            self.incidents[name] = inc
+            await self._persist(inc)
+        except Exception as exc:
+            self.incidents.pop(name, None)
+            log.warning("remediation.incident_create_failed", incident=name, error=str(exc))
+            return None
+        log.info("remediation.incident_opened", incident=name, target=str(target), signal=sig.name)
         return inc
 
     async def _persist(self, inc: Incident, labels: bool = False) -> None:
+        """Write the Incident's status; then publish the notifications this write recorded.
+
+        A notification is in the outbox (``status.outbox``) of the very write that records the
+        transition it reports, and goes out only once that write succeeded: a crash before it
+        loses both the transition and its notification (the transition is decided again), a
+        crash after it leaves the entry in the outbox for the next start to send.
+        """
+        status = inc.status()
+        patch = dict(status.get("outbox") or {})
+        unsent = list(inc.unsent)
         found = await asyncio.to_thread(
             self.rt.kube.patch_incident,
             self.namespace,
             inc.name,
-            inc.status(),
+            status,
             {OPEN_LABEL: "true" if inc.open else "false"} if labels else None,
         )
+        entries = inc.written(patch, unsent)
         if not found:
             # Deleted by someone: forget it; a still-firing signal opens a new episode.
             log.warning("remediation.incident_gone", incident=inc.name)
             self.incidents.pop(inc.name, None)
+        for entry in entries:  # (gone: still told, best effort; nothing durable is left)
+            self._publish(inc, entry)
+
+    async def _flush(self, inc: Incident) -> None:
+        """Write the Incident if it holds notifications no write has carried yet."""
+        if inc.unsent and inc.name in self.incidents:
+            await self._persist(inc)
 
     def _guard_inputs(
         self,
@@ -701,18 +732,18 @@ class PolicyRunner:
             inc.state = State.VERIFYING
             inc.message = record.message
             self.action_times.append(now)
-            await self._persist(inc)
-            self._event(inc, "RemediationDryRun", record.message)
             self._notify(
                 policy, inc, EventType.WOULD_DO, Severity.INFO, f"would {what}", record.message
             )
+            await self._persist(inc)
+            self._event(inc, "RemediationDryRun", record.message)
             return
         inc.state = State.ACTING
         inc.message = f"planned: {what}"
         self.action_times.append(now)
         self.rt.count_global(now)
-        await self._persist(inc)  # the write-ahead record: before anything changes
         self._notify(policy, inc, EventType.ACTION_PLANNED, Severity.INFO, f"planned: {what}", what)
+        await self._persist(inc)  # the write-ahead record: before anything changes
         log.info(
             "remediation.planned",
             incident=inc.name,
@@ -849,9 +880,7 @@ class PolicyRunner:
                 inc.conditions = set_condition(
                     inc.conditions, "Blocked", True, exc.reason, exc.message, None
                 )
-                await self._persist(inc)
                 if record.attempts == 1:
-                    self._event(inc, "RemediationBlocked", f"{what}: {exc.message}", warn=True)
                     self._notify(
                         policy,
                         inc,
@@ -860,13 +889,14 @@ class PolicyRunner:
                         f"held: {what}",
                         exc.message,
                     )
+                await self._persist(inc)
+                if record.attempts == 1:
+                    self._event(inc, "RemediationBlocked", f"{what}: {exc.message}", warn=True)
                 return
             record.state = ActionState.FAILED
             inc.rung = record.rung + 1
             inc.state = State.OPEN
             inc.message = f"failed: {exc.message}"
-            await self._persist(inc)
-            self._event(inc, "RemediationFailed", f"{what}: {exc.message}", warn=True)
             self._notify(
                 policy,
                 inc,
@@ -875,6 +905,8 @@ class PolicyRunner:
                 f"failed: {what}",
                 exc.message,
             )
+            await self._persist(inc)
+            self._event(inc, "RemediationFailed", f"{what}: {exc.message}", warn=True)
             return
         if self.rt.pause_after_act:
             log.warning(
@@ -888,11 +920,11 @@ class PolicyRunner:
         inc.state = State.VERIFYING
         inc.message = f"applied: {what}; verifying within {int(verify_within)}s"
         inc.conditions = set_condition(inc.conditions, "Blocked", False, "NotBlocked", "", None)
-        await self._persist(inc)
-        self._event(inc, "RemediationApplied", f"{what}: {result}")
         self._notify(
             policy, inc, EventType.ACTION_APPLIED, Severity.INFO, f"applied: {what}", result
         )
+        await self._persist(inc)
+        self._event(inc, "RemediationApplied", f"{what}: {result}")
         log.info(
             "remediation.applied",
             incident=inc.name,
@@ -908,8 +940,6 @@ class PolicyRunner:
             if record.state in (ActionState.PLANNED, ActionState.BLOCKED):
                 record.state, record.finished_at = ActionState.SUPERSEDED, now
         inc.conditions = set_condition(inc.conditions, "Blocked", False, "NotBlocked", "", None)
-        await self._persist(inc, labels=True)
-        self._event(inc, "IncidentResolved", s.message)
         self._notify(
             policy,
             inc,
@@ -918,12 +948,12 @@ class PolicyRunner:
             f"resolved: {inc.signal} on {inc.target}",
             s.message,
         )
+        await self._persist(inc, labels=True)
+        self._event(inc, "IncidentResolved", s.message)
         log.info("remediation.resolved", incident=inc.name, message=s.message)
 
     async def _escalate(self, policy: PolicyConfig, inc: Incident, s: Step) -> None:
         inc.message = s.message
-        await self._persist(inc)
-        self._event(inc, "IncidentEscalated", s.message, warn=True)
         self._notify(
             policy,
             inc,
@@ -932,6 +962,8 @@ class PolicyRunner:
             f"needs a person: {inc.signal} on {inc.target}",
             s.message,
         )
+        await self._persist(inc)
+        self._event(inc, "IncidentEscalated", s.message, warn=True)
         log.warning("remediation.escalated", incident=inc.name, message=s.message)
 
     async def _retention(self, policy: PolicyConfig, now: float) -> None:
@@ -1005,6 +1037,10 @@ class PolicyRunner:
         title: str,
         text: str,
     ) -> None:
+        """Record a notification in ``inc``'s outbox; the next ``_persist`` writes, then sends it.
+
+        Call it before the ``_persist`` of the transition it reports, so both are one write.
+        """
         event = NotificationEvent(
             type=type_,
             severity=severity,
@@ -1015,7 +1051,6 @@ class PolicyRunner:
             source=f"RemediationPolicy/{self.name}",
             time=iso(time.time()) or "",
             incident=inc.name,
-            dedup_key=f"{inc.name}/{type_.value}/{len(inc.actions)}",
             thread_key=inc.name,
             details={
                 "signal": inc.signal,
@@ -1026,7 +1061,33 @@ class PolicyRunner:
                 "dryRun": policy.dry_run,
             },
         )
+        _, dropped = inc.record_notification(event, policy.notify)
+        for old in dropped:
+            OUTBOX_DROPPED.labels(self.namespace).inc()
+            log.warning(
+                "remediation.outbox_full",
+                incident=inc.name,
+                dropped=old.key,
+                kind=old.event.type.value,
+                limit=MAX_OUTBOX,
+            )
+
+    def _publish(self, inc: Incident, entry: OutboxEntry) -> None:
+        """Hand one outbox entry to the notifier; when it settles, ``inc`` forgets it."""
+
+        def settled(inc: Incident = inc, key: str = entry.key) -> None:
+            inc.settle(key)
+
         try:
-            self.rt.notifier_of().publish(event, list(policy.notify), self.namespace)
+            self.rt.notifier_of().publish(
+                entry.outgoing(), list(entry.channels), self.namespace, settled
+            )
         except Exception as exc:  # the notifier promises not to raise; never trust it here
             log.warning("remediation.notify_failed", incident=inc.name, error=str(exc))
+
+    def republish(self, inc: Incident) -> int:
+        """Publish every entry of ``inc``'s outbox again (after a restart); how many."""
+        entries = list(inc.outbox.values())
+        for entry in entries:
+            self._publish(inc, entry)
+        return len(entries)

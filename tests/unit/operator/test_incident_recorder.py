@@ -1,4 +1,5 @@
-"""Delivery results are appended to their Incident by one writer per Incident, none lost."""
+"""Delivery results are appended to their Incident, and settled outbox entries removed, by one
+writer per Incident, none lost."""
 
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ class FakeIncidents:
     def __init__(self, fail_first: int = 0) -> None:
         self.written: dict[str, list[int]] = defaultdict(list)
         self.batches: list[tuple[str, int]] = []
+        self.settled: dict[str, list[str]] = defaultdict(list)
+        self.writes: list[tuple[str, list[int], list[str]]] = []
         self.running: dict[str, int] = defaultdict(int)
         self.most_at_once: dict[str, int] = defaultdict(int)
         self.fail_first = fail_first
 
-    async def write(self, namespace: str, incident: str, entries: list[dict[str, Any]]) -> bool:
+    async def write(
+        self, namespace: str, incident: str, entries: list[dict[str, Any]], settled: list[str]
+    ) -> bool:
         self.running[incident] += 1
         self.most_at_once[incident] = max(self.most_at_once[incident], self.running[incident])
         try:
@@ -28,7 +33,9 @@ class FakeIncidents:
                 self.fail_first -= 1
                 raise RuntimeError("apiserver said 500")
             self.written[incident].extend(int(e["n"]) for e in entries)
+            self.settled[incident].extend(settled)
             self.batches.append((incident, len(entries)))
+            self.writes.append((incident, [int(e["n"]) for e in entries], list(settled)))
             return True
         finally:
             self.running[incident] -= 1
@@ -63,4 +70,20 @@ def test_a_failed_write_costs_its_batch_only_and_later_results_are_still_written
 
     asyncio.run(main())
     assert fake.written["inc"] == [1, 2, 3]
+    assert recorder._pending == {}
+
+
+def test_a_final_result_and_the_settling_of_its_outbox_entry_go_in_one_write() -> None:
+    """The dispatcher hands both over in one loop iteration: one Incident write, not two."""
+    fake = FakeIncidents()
+    recorder = IncidentRecorder(fake.write)
+
+    async def main() -> None:
+        result = asyncio.create_task(recorder.add("ns", "inc", {"n": 7}))
+        settle = asyncio.create_task(recorder.add("ns", "inc", settled="3-Resolved"))
+        await asyncio.gather(result, settle)
+        await recorder.add("ns", "inc", settled="4-Escalated")  # a settle with no result
+
+    asyncio.run(main())
+    assert fake.writes == [("inc", [7], ["3-Resolved"]), ("inc", [], ["4-Escalated"])]
     assert recorder._pending == {}
