@@ -288,6 +288,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     prom_yml = Path(st["dir"]) / "prometheus" / "prometheus.yml"
     original_yml = prom_yml.read_text()
     objs = layout(args.scalers, args.namespaces)
+    deadline = time.monotonic() + 300
+    while core.list_namespace(label_selector=SELECTOR).items:  # an earlier run's, terminating
+        if time.monotonic() > deadline:
+            raise SystemExit("bench namespaces of an earlier run are still terminating")
+        log("waiting for an earlier run's namespaces to go")
+        time.sleep(5)
     from prognos.api import crds
 
     apply_crds(kube, [build() for build in crds.DEFINITIONS.values()])
