@@ -324,7 +324,8 @@ def retention(
     incidents: Iterable[Incident], keep_resolved: int, ttl_s: float, now: float
 ) -> list[str]:
     """Names of resolved incidents to delete: beyond the newest ``keep_resolved``, or older
-    than ``ttl_s`` since resolution. Open incidents are never deleted."""
+    than ``ttl_s`` since resolution. Open incidents are never deleted, nor, until ``ttl_s``,
+    one whose outbox still holds unsettled notifications (deleting it would lose them)."""
     resolved = sorted(
         (i for i in incidents if not i.open),
         key=lambda i: i.resolved_at or i.opened_at,
@@ -333,7 +334,7 @@ def retention(
     out = []
     for index, inc in enumerate(resolved):
         age = now - (inc.resolved_at or inc.opened_at)
-        if index >= keep_resolved or age > ttl_s:
+        if age > ttl_s or (index >= keep_resolved and not inc.outbox):
             out.append(inc.name)
     return out
 

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from notifyhelpers import make_event
+from prognos.notify.events import EventType
 from prognos.remediation import actions as act
 from prognos.remediation.incidents import (
     ActionRecord,
@@ -122,6 +124,16 @@ def test_retention_keeps_open_incidents_and_bounds_resolved_ones():
     items.append(Incident("open", "ns", "p", "s", "kubernetes", DEP, opened_at=T0 - 10**6))
     assert sorted(retention(items, 3, 10**9, T0 + 10)) == ["r0", "r1", "r2"]
     assert retention(items, 100, 7.5, T0 + 10) == ["r2", "r1", "r0"]
+
+
+def test_retention_waits_for_an_outbox_to_settle_until_the_ttl():
+    inc = Incident("r", "ns", "p", "s", "kubernetes", DEP, opened_at=T0)
+    inc.state, inc.resolved_at = State.RESOLVED, T0
+    entry, _ = inc.record_notification(make_event(type=EventType.RESOLVED), ["ops"])
+    assert retention([inc], 0, 100, T0 + 10) == []  # the Resolved notification is pending
+    assert retention([inc], 0, 100, T0 + 101) == ["r"]  # the ttl still bounds it
+    inc.settle(entry.key)
+    assert retention([inc], 0, 100, T0 + 10) == ["r"]
 
 
 def test_notifications_are_bounded():
