@@ -199,6 +199,8 @@ class PolicyRunner:
         self.name = name
         self.get_body = get_body
         self.incidents: dict[str, Incident] = {}
+        #: Incidents created whose first status write (with IncidentOpened) never happened.
+        self.unannounced: set[str] = set()
         self.resuming: set[str] = set()
         self.action_times: list[float] = []
         self.prom: dict[str, _PromState] = {}
@@ -237,6 +239,10 @@ class PolicyRunner:
             if inc.policy != self.name:
                 continue
             self.incidents[inc.name] = inc
+            if not (obj.get("status") or {}).get("state"):
+                # Created, then the operator stopped before the first status write, which
+                # carries IncidentOpened: the next tick records it.
+                self.unannounced.add(inc.name)
             if inc.outbox:
                 # Recorded but not known settled (the last operator stopped first): again, with
                 # the same delivery ids, so receivers can tell a re-send.
@@ -350,6 +356,8 @@ class PolicyRunner:
                 else:
                     inc = found
                     inc.last_evidence = {**obs.evidence, "summary": obs.summary, "at": iso(now)}
+                    if inc.name in self.unannounced:
+                        self._announce(policy, sig, inc, obs)
                 target_paused = paused_by
                 info = workloads.get(target)
                 if (
@@ -534,14 +542,7 @@ class PolicyRunner:
             if uid
             else None
         )
-        self._notify(
-            policy,
-            inc,
-            EventType.INCIDENT_OPENED,
-            Severity.WARNING,
-            f"{sig.name} firing on {target}",
-            obs.summary,
-        )
+        self._announce(policy, sig, inc, obs)
         try:
             await asyncio.to_thread(
                 self.rt.kube.create_incident, self.namespace, inc.manifest(API_VERSION, owner)
@@ -554,6 +555,20 @@ class PolicyRunner:
             return None
         log.info("remediation.incident_opened", incident=name, target=str(target), signal=sig.name)
         return inc
+
+    def _announce(
+        self, policy: PolicyConfig, sig: SignalSpec, inc: Incident, obs: Observation
+    ) -> None:
+        """Record IncidentOpened (in the Incident's first status write)."""
+        self.unannounced.discard(inc.name)
+        self._notify(
+            policy,
+            inc,
+            EventType.INCIDENT_OPENED,
+            Severity.WARNING,
+            f"{sig.name} firing on {inc.target}",
+            obs.summary,
+        )
 
     async def _persist(self, inc: Incident, labels: bool = False) -> None:
         """Write the Incident's status; then publish the notifications this write recorded.

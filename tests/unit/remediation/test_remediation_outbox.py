@@ -13,6 +13,7 @@ from prognos.remediation.engine import Step, StepKind
 from prognos.remediation.incidents import Incident, State
 from prognos.remediation.policy import Target, policy_from_spec
 from prognos.remediation.runner import PolicyRunner, RemediationRuntime
+from prognos.remediation.signals import Observation
 
 DEP = Target("apps/v1", "Deployment", "web")
 SPEC: dict[str, Any] = {
@@ -147,3 +148,24 @@ def test_a_restarted_runner_publishes_the_outbox_again_with_the_same_ids() -> No
     assert [e.delivery_seed for e in resent] == [e.delivery_seed for e in sent]
     assert [e.to_payload() for e in resent] == [e.to_payload() for e in sent]
     assert again.incidents[inc.name].notify_seq == 2
+
+
+def test_an_incident_created_but_never_written_is_announced_after_a_restart() -> None:
+    """The operator stopped between creating the Incident and its first status write."""
+    journal = Journal()
+    journal.stored["x"] = {
+        "metadata": {"name": "web-crash-2", "namespace": "demo"},
+        "spec": {"policy": "web", "signal": "crash", "target": DEP.to_dict()},
+    }
+    runner = _runner(journal)
+    asyncio.run(runner.load())
+    assert runner.unannounced == {"web-crash-2"}
+    assert runner.config is not None
+    inc = runner.incidents["web-crash-2"]
+    runner._announce(runner.config, runner.config.signals[0], inc, Observation(True, "3 pods"))
+    asyncio.run(runner._flush(inc))
+    (kind_w, status), (kind_p, (event, _)) = journal.log
+    assert (kind_w, kind_p) == ("write", "publish")
+    assert list(status["outbox"]) == ["0-IncidentOpened"]
+    assert event.text == "3 pods"
+    assert runner.unannounced == set()
