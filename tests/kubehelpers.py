@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -9,14 +10,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from prognos.sandbox.objects import demo_deployment
 from prognos.sandbox.procs import free_port
+from prognos.sandbox.stages import FAULT_LABEL
 
 GROUP, VERSION = "prognos.io", "v1alpha1"
 
@@ -149,3 +153,164 @@ def create_psc(
         GROUP, VERSION, ns, "predictivescalers", body
     )
     return obj
+
+
+def fresh_namespace(
+    kube: Any, prefix: str, *, wait_gone: bool = False, suffix_len: int = 8
+) -> Iterator[str]:
+    """Create a uniquely named namespace ``<prefix>-<hex>``, yield its name, then delete it.
+
+    Meant for a test file's ``namespace`` fixture to ``yield from``. ``wait_gone=True`` also
+    waits (up to 120 s) until the namespace is really gone, while the session operator is still
+    up to release its finalizers.
+    """
+    name = f"{prefix}-{uuid.uuid4().hex[:suffix_len]}"
+    body: Any = {"metadata": {"name": name}}
+    k8s.CoreV1Api(kube).create_namespace(body)
+    yield name
+    k8s.CoreV1Api(kube).delete_namespace(name)
+    if wait_gone:
+
+        def gone() -> bool:
+            try:
+                k8s.CoreV1Api(kube).read_namespace(name)
+            except ApiException as exc:
+                return exc.status == 404
+            return False
+
+        wait_for(gone, 120, f"namespace {name} to be deleted")
+
+
+def incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
+    """Every Incident in ``ns``."""
+    items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(
+        GROUP, VERSION, ns, "incidents"
+    )["items"]
+    return items
+
+
+def replicas(kube: Any, ns: str, name: str) -> int:
+    """The replicas Deployment ``name`` asks for (its scale subresource)."""
+    scale: Any = k8s.AppsV1Api(kube).read_namespaced_deployment_scale(name, ns)
+    return int(scale.spec.replicas)
+
+
+def wait_psc_condition(
+    kube: Any, ns: str, name: str, type_: str, status: str, timeout: float, what: str
+) -> dict[str, Any]:
+    """Wait until PredictiveScaler ``name``'s condition ``type_`` has ``status``; return it."""
+    return dict(
+        wait_for(
+            lambda: (c := condition(get_psc(kube, ns, name), type_)).get("status") == status and c,
+            timeout=timeout,
+            what=what,
+        )
+    )
+
+
+def create_crashloop_ladder(
+    kube: Any,
+    ns: str,
+    *,
+    name: str = "sick-health",
+    target: str = "sick",
+    verify_within: str = "5s",
+    rungs: int = 3,
+    max_replicas: int = 20,
+    notify: list[str] | None = None,
+) -> None:
+    """A crash-looping Deployment ``target`` (2 replicas, pod-template label FAULT_LABEL=
+    crashloop) and a RemediationPolicy ``name`` on it: a ladder of ``rungs`` identical
+    ``scaleOut`` rungs (by 1, up to ``max_replicas``), cooldown 1h, notifying ``notify``.
+
+    No rung can cure the crash loop, so every rung runs once and the ladder escalates.
+    """
+    sick: Any = demo_deployment(ns, target, replicas=2)
+    sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
+    k8s.AppsV1Api(kube).create_namespaced_deployment(ns, sick)
+    rung = {"scaleOut": {"by": 1, "max": max_replicas}, "verifyWithin": verify_within}
+    spec: dict[str, Any] = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
+        "actions": [rung] * rungs,
+        "cooldown": "1h",
+    }
+    if notify is not None:
+        spec["notify"] = list(notify)
+    policy = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RemediationPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns, "remediationpolicies", policy)
+
+
+def create_busy_scaler(kube: Any, ns: str, query: str, *, name: str = "busy") -> None:
+    """A Deployment ``name`` (1 replica) and a reactive PredictiveScaler of the same name on it:
+    ``query`` at 50 per replica, up to 60 replicas, every 5 s, forecast off."""
+    busy: Any = demo_deployment(ns, name, replicas=1)
+    k8s.AppsV1Api(kube).create_namespaced_deployment(ns, busy)
+    create_psc(
+        kube,
+        ns,
+        name,
+        {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "maxReplicas": 60,
+            "interval": "5s",
+            "metric": {"query": query, "targetPerReplica": "50"},
+            "forecast": {"enabled": False},
+        },
+    )
+
+
+def create_webhook_channel(
+    kube: Any,
+    ns: str,
+    name: str,
+    url: str,
+    signing_secret: str,
+    *,
+    secret_name: str | None = None,
+    per_minute: int = 600,
+    burst: int = 100,
+    timeout: str | None = None,
+) -> None:
+    """A Secret ``secret_name`` (default ``name``) holding ``url`` and ``signing_secret``, and a
+    signed-webhook NotificationChannel ``name`` reading both from it, with that rate limit and
+    (if given) delivery timeout."""
+    data = {"url": url, "secret": signing_secret}
+    ref = secret_name or name
+    secret: Any = {
+        "metadata": {"name": ref},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+    k8s.CoreV1Api(kube).create_namespaced_secret(ns, secret)
+    spec: dict[str, Any] = {
+        "webhook": {"urlSecretRef": {"name": ref}, "signingSecretRef": {"name": ref}},
+        "rateLimit": {"perMinute": per_minute, "burst": burst},
+    }
+    if timeout is not None:
+        spec["timeout"] = timeout
+    channel = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "NotificationChannel",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    custom(kube).create_namespaced_custom_object(
+        GROUP, VERSION, ns, "notificationchannels", channel
+    )
+
+
+def wait_channels_ready(kube: Any, ns: str, count: int, timeout: float, what: str) -> None:
+    """Wait until ``count`` NotificationChannels in ``ns`` say ``Ready=True``."""
+
+    def ready() -> bool:
+        items = custom(kube).list_namespaced_custom_object(
+            GROUP, VERSION, ns, "notificationchannels"
+        )["items"]
+        return sum(condition(c, "Ready").get("status") == "True" for c in items) == count
+
+    wait_for(ready, timeout, what)

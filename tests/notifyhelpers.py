@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prognos.notify.events import EventType, NotificationEvent, Severity
@@ -96,3 +99,78 @@ class Sink:
 
         with self._lock:
             return [json.loads(r["body"]) for r in self.requests]
+
+
+class RecordingSink:
+    """A real HTTP receiver on 127.0.0.1 that records every request and its answer.
+
+    Each request is recorded (``path``, ``headers``, ``length``, ``body``, ``received``, and
+    ``answered``: the status sent, ``None`` until sent) before it is answered. Subclasses decide
+    the answer: ``admit`` adds to the record under the lock (``index`` is how many requests came
+    before), ``answer`` returns the status to send (body ``ok`` for 200, else ``busy``) or
+    ``None`` to send nothing. ``closing`` is set by ``close()``.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.closing = threading.Event()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received = time.time()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with sink.lock:
+                    index = len(sink.requests)
+                    record: dict[str, Any] = {
+                        "path": self.path,
+                        "headers": dict(self.headers.items()),
+                        "length": length,
+                        "body": body,
+                        "received": received,
+                        "answered": None,
+                    }
+                    sink.admit(record, index)
+                    sink.requests.append(record)
+                status = sink.answer(record, index)
+                if status is None:
+                    return
+                out = b"ok" if status == 200 else b"busy"
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    self.wfile.flush()
+                except OSError:
+                    return
+                with sink.lock:
+                    record["answered"] = status
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def admit(self, record: dict[str, Any], index: int) -> None:
+        """Add to a new request's record (called under the lock, before it is stored)."""
+
+    def answer(self, record: dict[str, Any], index: int) -> int | None:
+        """The status to answer a request with, or ``None`` for no answer (default 200)."""
+        return 200
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(r) for r in self.requests]
+
+    def close(self) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)

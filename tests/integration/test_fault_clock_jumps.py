@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kubehelpers import condition, create_psc, get_psc, wait_for
+from kubehelpers import condition, create_psc, get_psc, wait_for, wait_psc_condition
 from prognos.sandbox.cluster import find_traces_dir
 from prognos.sandbox.load import LOAD_METRIC, Workload, default_workloads
 from prognos.sandbox.objects import demo_deployment
@@ -156,26 +156,28 @@ def test_a_backward_clock_jump_with_timestamps_holds_replicas_and_says_why(
         "jobs",
         _spec("jobs", forecast={"enabled": False}, behavior={"scaleDown": quick_down}),
     )
-    wait_for(
-        lambda: (
-            condition(get_psc(kube, namespace, "jobs"), "MetricsAvailable").get("status") == "True"
-        ),
-        timeout=90,
-        what="metrics available before the fault",
+    wait_psc_condition(
+        kube,
+        namespace,
+        "jobs",
+        "MetricsAvailable",
+        "True",
+        90,
+        "metrics available before the fault",
     )
     dropped_before = _dropped_samples(sandbox)
     pre, pre_at = _replicas(kube, namespace, "jobs"), time.time()
     try:
         answer = _control(sandbox, {"clock_offset_s": -3600, "explicit_timestamps": True})
         assert answer["clock_offset_s"] == -3600.0 and answer["explicit_timestamps"] is True
-        cond = wait_for(
-            lambda: (
-                (c := condition(get_psc(kube, namespace, "jobs"), "MetricsAvailable")).get("status")
-                == "False"
-                and c
-            ),
-            timeout=60,
-            what="MetricsAvailable=False after the backward jump",
+        cond = wait_psc_condition(
+            kube,
+            namespace,
+            "jobs",
+            "MetricsAvailable",
+            "False",
+            60,
+            "MetricsAvailable=False after the backward jump",
         )
         # What Prometheus did with the hour-old samples: refused them (too old for the head
         # block, or out of order), and marked the series stale at the first such scrape, so

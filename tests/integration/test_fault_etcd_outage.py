@@ -19,20 +19,24 @@ from __future__ import annotations
 
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
-from kubehelpers import GROUP, VERSION, condition, create_psc, custom, get_psc, wait_for
+from kubehelpers import (
+    condition,
+    create_busy_scaler,
+    create_crashloop_ladder,
+    fresh_namespace,
+    get_psc,
+    incidents,
+    replicas,
+    wait_for,
+)
 from prognos.sandbox.cluster import Sandbox
-from prognos.sandbox.objects import demo_deployment
-from prognos.sandbox.stages import FAULT_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -42,35 +46,7 @@ OUTAGE_S = 12.0
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"etcd-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
-    _wait_gone(kube, name)  # the session operator is still up to release its finalizers
-
-
-def _wait_gone(kube: Any, name: str) -> None:
-    def gone() -> bool:
-        try:
-            k8s.CoreV1Api(kube).read_namespace(name)
-        except ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(gone, 120, f"namespace {name} to be deleted")
-
-
-def _incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(
-        GROUP, VERSION, ns, "incidents"
-    )["items"]
-    return items
-
-
-def _replicas(kube: Any, ns: str, name: str) -> int:
-    scale: Any = k8s.AppsV1Api(kube).read_namespaced_deployment_scale(name, ns)
-    return int(scale.spec.replicas)
+    yield from fresh_namespace(kube, "etcd", wait_gone=True)
 
 
 def _live(operator: Any) -> bool:
@@ -87,45 +63,14 @@ def _since(stamp: str | None, when: datetime) -> bool:
 def test_operator_survives_an_etcd_outage_and_loses_or_repeats_no_action(
     kube: Any, namespace: str, operator: Any, sandbox: dict[str, Any]
 ) -> None:
-    apps = k8s.AppsV1Api(kube)
-    sick: Any = demo_deployment(namespace, "sick", replicas=2)
-    sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
-    apps.create_namespaced_deployment(namespace, sick)
-    busy: Any = demo_deployment(namespace, "busy", replicas=1)
-    apps.create_namespaced_deployment(namespace, busy)
     # Verification windows long enough that the outage falls in the middle of the ladder.
-    rung = {"scaleOut": {"by": 1, "max": 20}, "verifyWithin": "15s"}
-    policy = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "RemediationPolicy",
-        "metadata": {"name": "sick-health"},
-        "spec": {
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sick"},
-            "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
-            "actions": [rung, rung, rung],
-            "cooldown": "1h",
-        },
-    }
-    custom(kube).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "remediationpolicies", policy
-    )
-    create_psc(
-        kube,
-        namespace,
-        "busy",
-        {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "busy"},
-            "maxReplicas": 60,
-            "interval": "5s",
-            "metric": {"query": QUERY, "targetPerReplica": "50"},
-            "forecast": {"enabled": False},
-        },
-    )
-    wait_for(lambda: _replicas(kube, namespace, "busy") > 1, 90, "the scaler acting")
+    create_crashloop_ladder(kube, namespace, verify_within="15s")
+    create_busy_scaler(kube, namespace, QUERY)
+    wait_for(lambda: replicas(kube, namespace, "busy") > 1, 90, "the scaler acting")
     # The ladder is under way: its first action is on record, the others are still to come.
     wait_for(
         lambda: (
-            (items := _incidents(kube, namespace))
+            (items := incidents(kube, namespace))
             and (items[0].get("status") or {}).get("actionCount", 0) >= 1
         ),
         120,
@@ -157,7 +102,7 @@ def test_operator_survives_an_etcd_outage_and_loses_or_repeats_no_action(
     # The ladder finishes: exactly three actions, each applied once.
     inc = wait_for(
         lambda: (
-            (items := _incidents(kube, namespace))
+            (items := incidents(kube, namespace))
             and (items[0].get("status") or {}).get("state") == "Escalated"
             and items
         ),
@@ -175,7 +120,7 @@ def test_operator_survives_an_etcd_outage_and_loses_or_repeats_no_action(
     def truthful() -> bool:
         psc = get_psc(kube, namespace, "busy")
         st = psc.get("status") or {}
-        actual = _replicas(kube, namespace, "busy")
+        actual = replicas(kube, namespace, "busy")
         return bool(
             _since(st.get("lastDecisionTime"), recovered)
             and condition(psc, "Ready").get("reason") == "Decided"
@@ -186,8 +131,8 @@ def test_operator_survives_an_etcd_outage_and_loses_or_repeats_no_action(
 
     wait_for(truthful, 90, "the scaler's status to recover and match its target")
     time.sleep(20)  # more ticks and a verification window: nothing runs again
-    assert _replicas(kube, namespace, "sick") == 2 + 3, (actions, status.get("message"))
-    assert _incidents(kube, namespace)[0]["status"]["actionCount"] == 3
+    assert replicas(kube, namespace, "sick") == 2 + 3, (actions, status.get("message"))
+    assert incidents(kube, namespace)[0]["status"]["actionCount"] == 3
     assert truthful(), get_psc(kube, namespace, "busy").get("status")
     assert operator.proc.poll() is None and operator.proc.pid == pid
     fresh = operator.logs()[offset:]

@@ -15,16 +15,20 @@ import os
 import random
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 
-from kubehelpers import GROUP, VERSION, create_psc, custom, get_psc, wait_for
-from prognos.sandbox.objects import demo_deployment
-from prognos.sandbox.stages import FAULT_LABEL
+from kubehelpers import (
+    create_busy_scaler,
+    create_crashloop_ladder,
+    fresh_namespace,
+    get_psc,
+    incidents,
+    replicas,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,61 +38,14 @@ QUERY = 'sum(prognos_demo_requests_per_second{namespace="demo",workload="web"})'
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"kill-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
-
-
-def _incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(
-        GROUP, VERSION, ns, "incidents"
-    )["items"]
-    return items
-
-
-def _replicas(kube: Any, ns: str, name: str) -> int:
-    scale: Any = k8s.AppsV1Api(kube).read_namespaced_deployment_scale(name, ns)
-    return int(scale.spec.replicas)
+    yield from fresh_namespace(kube, "kill")
 
 
 def test_twenty_random_sigkills_lose_and_repeat_no_action(
     kube: Any, namespace: str, operator: Any
 ) -> None:
-    apps = k8s.AppsV1Api(kube)
-    sick: Any = demo_deployment(namespace, "sick", replicas=2)
-    sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
-    apps.create_namespaced_deployment(namespace, sick)
-    busy: Any = demo_deployment(namespace, "busy", replicas=1)
-    apps.create_namespaced_deployment(namespace, busy)
-    rung = {"scaleOut": {"by": 1, "max": 20}, "verifyWithin": "5s"}
-    policy = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "RemediationPolicy",
-        "metadata": {"name": "sick-health"},
-        "spec": {
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sick"},
-            "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
-            "actions": [rung, rung, rung],
-            "cooldown": "1h",
-        },
-    }
-    custom(kube).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "remediationpolicies", policy
-    )
-    create_psc(
-        kube,
-        namespace,
-        "busy",
-        {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "busy"},
-            "maxReplicas": 60,
-            "interval": "5s",
-            "metric": {"query": QUERY, "targetPerReplica": "50"},
-            "forecast": {"enabled": False},
-        },
-    )
+    create_crashloop_ladder(kube, namespace)
+    create_busy_scaler(kube, namespace, QUERY)
 
     rng = random.Random(os.environ.get("PROGNOS_TEST_SEED", str(time.time_ns())))
     offset = len(operator.logs())
@@ -103,7 +60,7 @@ def test_twenty_random_sigkills_lose_and_repeat_no_action(
 
     inc = wait_for(
         lambda: (
-            (items := _incidents(kube, namespace))
+            (items := incidents(kube, namespace))
             and (items[0].get("status") or {}).get("state") == "Escalated"
             and items
         ),
@@ -117,11 +74,11 @@ def test_twenty_random_sigkills_lose_and_repeat_no_action(
     assert all(a["state"] in ("Unverified", "Applied") for a in actions), actions
     assert status["actionCount"] == 3, status
     time.sleep(6)  # one more tick: nothing runs again
-    assert _replicas(kube, namespace, "sick") == 2 + 3, (actions, status.get("message"))
+    assert replicas(kube, namespace, "sick") == 2 + 3, (actions, status.get("message"))
 
     def truthful() -> bool:
         st = get_psc(kube, namespace, "busy").get("status") or {}
-        actual = _replicas(kube, namespace, "busy")
+        actual = replicas(kube, namespace, "busy")
         return bool(st.get("desiredReplicas") == actual and actual > 1)
 
     wait_for(truthful, 60, "the scaler's status to match its target")

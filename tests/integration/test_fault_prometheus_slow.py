@@ -24,14 +24,12 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 
 from kubehelpers import (
     GROUP,
@@ -40,7 +38,9 @@ from kubehelpers import (
     condition,
     create_psc,
     custom,
+    fresh_namespace,
     get_psc,
+    replicas,
     wait_for,
 )
 from prognos.sandbox.objects import demo_deployment
@@ -59,23 +59,7 @@ SLOW, FAST = ("slow-a", "slow-b"), "fast"
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"promslow-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
-    _wait_gone(kube, name)  # the session operator is still up to release its finalizers
-
-
-def _wait_gone(kube: Any, name: str) -> None:
-    def gone() -> bool:
-        try:
-            k8s.CoreV1Api(kube).read_namespace(name)
-        except ApiException as exc:
-            return exc.status == 404
-        return False
-
-    wait_for(gone, 120, f"namespace {name} to be deleted")
+    yield from fresh_namespace(kube, "promslow", wait_gone=True)
 
 
 def _spec(target: str, query: str, per_replica: str) -> dict[str, Any]:
@@ -89,11 +73,6 @@ def _spec(target: str, query: str, per_replica: str) -> dict[str, Any]:
         # No stabilization: a timeout read as "no load" would show at once as a scale-down.
         "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
     }
-
-
-def _replicas(kube: Any, ns: str, name: str) -> int:
-    scale: Any = k8s.AppsV1Api(kube).read_namespaced_deployment_scale(name, ns)
-    return int(scale.spec.replicas)
 
 
 def _stamp(value: Any) -> datetime:
@@ -115,7 +94,7 @@ def _healthz_seconds(op: OperatorProcess) -> float:
 def _settled(kube: Any, ns: str, name: str) -> bool:
     psc = get_psc(kube, ns, name)
     st = psc.get("status") or {}
-    actual = _replicas(kube, ns, name)
+    actual = replicas(kube, ns, name)
     return bool(
         condition(psc, "MetricsAvailable").get("status") == "True"
         and condition(psc, "Ready").get("reason") == "Decided"
@@ -149,7 +128,7 @@ def test_slow_prometheus_holds_replicas_reports_it_and_recovers(
         create_psc(kube, namespace, FAST, _spec(FAST, FAST_QUERY, "50"))
         for name in (*SLOW, FAST):
             wait_for(lambda n=name: _settled(kube, namespace, n), 120, f"{name} to scale up")
-        before = {name: _replicas(kube, namespace, name) for name in SLOW}
+        before = {name: replicas(kube, namespace, name) for name in SLOW}
 
         # Prometheus turns slow for the web queries: longer than the operator's timeout.
         proxy.delay = DELAY_S
@@ -168,7 +147,7 @@ def test_slow_prometheus_holds_replicas_reports_it_and_recovers(
 
         for name in SLOW:
             wait_for(lambda n=name: timing_out(n), 60, f"{name} to report the timeout")
-        held = {name: _replicas(kube, namespace, name) for name in SLOW}
+        held = {name: replicas(kube, namespace, name) for name in SLOW}
         assert all(held[n] >= before[n] for n in SLOW), (before, held)  # never down
 
         probes: list[float] = []
@@ -177,7 +156,7 @@ def test_slow_prometheus_holds_replicas_reports_it_and_recovers(
         while time.monotonic() < deadline:
             probes.append(_healthz_seconds(ours))
             for name in SLOW:
-                seen[name].add(_replicas(kube, namespace, name))
+                seen[name].add(replicas(kube, namespace, name))
             time.sleep(1)
         assert ours.proc is not None and ours.proc.poll() is None, ours.logs()[-3000:]
         assert proxy.delayed > 0, (proxy.requests, proxy.delayed)

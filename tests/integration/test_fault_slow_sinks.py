@@ -19,26 +19,31 @@ ids), and every accepted delivery is recorded on its Incident.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
-import threading
-import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
-from kubehelpers import GROUP, VERSION, OperatorProcess, condition, custom, wait_for
+from kubehelpers import (
+    GROUP,
+    VERSION,
+    OperatorProcess,
+    create_crashloop_ladder,
+    create_webhook_channel,
+    custom,
+    fresh_namespace,
+    wait_channels_ready,
+    wait_for,
+)
+from kubehelpers import incidents as list_incidents
+from notifyhelpers import RecordingSink
 from prognos.notify.signing import verify_signature
-from prognos.sandbox.objects import demo_deployment
-from prognos.sandbox.stages import FAULT_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -55,82 +60,25 @@ QUEUE_SIZE = 1000  # the dispatcher's default (NotifyOptions.queue_size)
 RECORDS_KEPT = 64  # an Incident keeps its newest 64 delivery results
 
 
-class SlowSink:
-    """A real receiver that answers every request after ``DELAY_S``; records every request."""
+class SlowSink(RecordingSink):
+    """A real receiver that answers every request after ``DELAY_S``; records every request.
 
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.closing = threading.Event()
-        sink = self
+    The first ``FAIL_FIRST`` requests are answered 503, every later one 200.
+    """
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received = time.time()
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                with sink.lock:
-                    status = 503 if len(sink.requests) < FAIL_FIRST else 200
-                    record: dict[str, Any] = {
-                        "path": self.path,
-                        "headers": dict(self.headers.items()),
-                        "length": length,
-                        "body": body,
-                        "received": received,
-                        "answered": None,
-                    }
-                    sink.requests.append(record)
-                sink.closing.wait(DELAY_S)
-                out = b"ok" if status == 200 else b"busy"
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Length", str(len(out)))
-                    self.end_headers()
-                    self.wfile.write(out)
-                    self.wfile.flush()
-                except OSError:
-                    return
-                with sink.lock:
-                    record["answered"] = status
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [dict(r) for r in self.requests]
-
-    def close(self) -> None:
-        self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+    def answer(self, record: dict[str, Any], index: int) -> int | None:
+        status = 503 if index < FAIL_FIRST else 200
+        self.closing.wait(DELAY_S)
+        return status
 
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"slow-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
+    yield from fresh_namespace(kube, "slow")
 
 
 def _t(stamp: str) -> float:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def _incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(
-        GROUP, VERSION, ns, "incidents"
-    )["items"]
-    return items
 
 
 def _metric(text: str, name: str, **labels: str) -> list[float]:
@@ -169,60 +117,22 @@ def test_slow_receivers_never_slow_healing_and_the_queue_stays_bounded(
     try:
         mine.start()
         for ch in channels:
-            data = {"url": f"{sink.url}/{ch}", "secret": SIGNING}
-            secret: Any = {
-                "metadata": {"name": f"hook-{ch}"},
-                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-            }
-            core.create_namespaced_secret(namespace, secret)
-            body = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "NotificationChannel",
-                "metadata": {"name": ch},
-                "spec": {
-                    "webhook": {
-                        "urlSecretRef": {"name": f"hook-{ch}"},
-                        "signingSecretRef": {"name": f"hook-{ch}"},
-                    },
-                    "rateLimit": {"perMinute": 6000, "burst": 1000},
-                    "timeout": "10s",
-                },
-            }
-            custom(kube).create_namespaced_custom_object(
-                GROUP, VERSION, namespace, "notificationchannels", body
+            create_webhook_channel(
+                kube,
+                namespace,
+                ch,
+                f"{sink.url}/{ch}",
+                SIGNING,
+                secret_name=f"hook-{ch}",
+                per_minute=6000,
+                burst=1000,
+                timeout="10s",
             )
+        wait_channels_ready(kube, namespace, CHANNELS, 90, "every channel Ready")
 
-        def ready() -> bool:
-            items = custom(kube).list_namespaced_custom_object(
-                GROUP, VERSION, namespace, "notificationchannels"
-            )["items"]
-            return sum(condition(c, "Ready").get("status") == "True" for c in items) == CHANNELS
-
-        wait_for(ready, 90, "every channel Ready")
-
-        rung = {"scaleOut": {"by": 1, "max": 20}, "verifyWithin": "5s"}
         for i in range(POLICIES):
-            sick: Any = demo_deployment(namespace, f"sick-{i}", replicas=2)
-            sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
-            apps.create_namespaced_deployment(namespace, sick)
-            policy = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "RemediationPolicy",
-                "metadata": {"name": f"sick-{i}"},
-                "spec": {
-                    "targetRef": {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": f"sick-{i}",
-                    },
-                    "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
-                    "actions": [rung, rung, rung],
-                    "cooldown": "1h",
-                    "notify": channels,
-                },
-            }
-            custom(kube).create_namespaced_custom_object(
-                GROUP, VERSION, namespace, "remediationpolicies", policy
+            create_crashloop_ladder(
+                kube, namespace, name=f"sick-{i}", target=f"sick-{i}", notify=channels
             )
 
         # Watch while the ladders run: queue depth, and every delivery result ever recorded on
@@ -235,7 +145,7 @@ def test_slow_receivers_never_slow_healing_and_the_queue_stays_bounded(
             max_depth = max(
                 [max_depth, *_metric(mine.metrics(), "prognos_notification_queue_depth")]
             )
-            items = _incidents(kube, namespace)
+            items = list_incidents(kube, namespace)
             for inc in items:
                 for note in (inc.get("status") or {}).get("notifications") or []:
                     recorded[note["outcome"]].add(note["deliveryId"])

@@ -18,22 +18,30 @@ operator never wrote back a stale copy of someone else's change).
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kubehelpers import GROUP, VERSION, condition, create_psc, custom, get_psc, wait_for
+from kubehelpers import (
+    GROUP,
+    VERSION,
+    condition,
+    create_busy_scaler,
+    create_crashloop_ladder,
+    create_webhook_channel,
+    custom,
+    fresh_namespace,
+    get_psc,
+    incidents,
+    replicas,
+    wait_for,
+)
 from notifyhelpers import Sink
 from prognos.notify.signing import verify_signature
-from prognos.sandbox.objects import demo_deployment
-from prognos.sandbox.stages import FAULT_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -47,23 +55,7 @@ STORM_PERIOD_S = 0.05
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"st409-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
-
-
-def _incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(
-        GROUP, VERSION, ns, "incidents"
-    )["items"]
-    return items
-
-
-def _replicas(kube: Any, ns: str, name: str) -> int:
-    scale: Any = k8s.AppsV1Api(kube).read_namespaced_deployment_scale(name, ns)
-    return int(scale.spec.replicas)
+    yield from fresh_namespace(kube, "st409")
 
 
 def _get(kube: Any, ns: str, plural: str, name: str) -> dict[str, Any]:
@@ -120,37 +112,13 @@ def _custom_patcher(kube: Any, ns: str, plural: str, name: str) -> Callable[[dic
 def test_a_storm_of_writes_on_prognos_objects_loses_and_repeats_nothing(
     kube: Any, namespace: str, operator: Any
 ) -> None:
-    apps, core = k8s.AppsV1Api(kube), k8s.CoreV1Api(kube)
     offset = len(operator.logs())
     sink = Sink()
     writers: list[Writer] = []
     try:
         # A signed webhook: every incident step is delivered and recorded on the Incident.
-        secret: Any = {
-            "metadata": {"name": "hook"},
-            "data": {
-                k: base64.b64encode(v.encode()).decode()
-                for k, v in {"url": f"{sink.url}/hook", "secret": SIGNING}.items()
-            },
-        }
-        core.create_namespaced_secret(namespace, secret)
-        custom(kube).create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "notificationchannels",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "NotificationChannel",
-                "metadata": {"name": "ops"},
-                "spec": {
-                    "webhook": {
-                        "urlSecretRef": {"name": "hook"},
-                        "signingSecretRef": {"name": "hook"},
-                    },
-                    "rateLimit": {"perMinute": 600, "burst": 100},
-                },
-            },
+        create_webhook_channel(
+            kube, namespace, "ops", f"{sink.url}/hook", SIGNING, secret_name="hook"
         )
         wait_for(
             lambda: (
@@ -163,39 +131,8 @@ def test_a_storm_of_writes_on_prognos_objects_loses_and_repeats_nothing(
             "the channel to be Ready",
         )
 
-        sick: Any = demo_deployment(namespace, "sick", replicas=2)
-        sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
-        apps.create_namespaced_deployment(namespace, sick)
-        busy: Any = demo_deployment(namespace, "busy", replicas=1)
-        apps.create_namespaced_deployment(namespace, busy)
-        rung = {"scaleOut": {"by": 1, "max": 20}, "verifyWithin": "5s"}
-        policy = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "RemediationPolicy",
-            "metadata": {"name": "sick-health"},
-            "spec": {
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sick"},
-                "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
-                "actions": [rung, rung, rung],
-                "cooldown": "1h",
-                "notify": ["ops"],
-            },
-        }
-        custom(kube).create_namespaced_custom_object(
-            GROUP, VERSION, namespace, "remediationpolicies", policy
-        )
-        create_psc(
-            kube,
-            namespace,
-            "busy",
-            {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "busy"},
-                "maxReplicas": 60,
-                "interval": "5s",
-                "metric": {"query": QUERY, "targetPerReplica": "50"},
-                "forecast": {"enabled": False},
-            },
-        )
+        create_crashloop_ladder(kube, namespace, notify=["ops"])
+        create_busy_scaler(kube, namespace, QUERY)
 
         # The storm starts before the first decision and the first incident.
         writers = [
@@ -207,7 +144,7 @@ def test_a_storm_of_writes_on_prognos_objects_loses_and_repeats_nothing(
         ]
         for w in writers:
             w.thread.start()
-        opened = wait_for(lambda: _incidents(kube, namespace), 120, "the incident to open")
+        opened = wait_for(lambda: incidents(kube, namespace), 120, "the incident to open")
         assert len(opened) == 1, [i["metadata"]["name"] for i in opened]
         incident = opened[0]["metadata"]["name"]
         writers.append(Writer("incident", _custom_patcher(kube, namespace, "incidents", incident)))
@@ -269,9 +206,9 @@ def test_a_storm_of_writes_on_prognos_objects_loses_and_repeats_nothing(
         assert all(a["state"] in ("Unverified", "Applied") for a in actions), actions
         assert [a["params"]["to"] for a in actions] == [3, 4, 5], actions
         assert (status["state"], status["actionCount"], status["rung"]) == ("Escalated", 3, 3)
-        assert len(_incidents(kube, namespace)) == 1
+        assert len(incidents(kube, namespace)) == 1
         time.sleep(6)  # one more tick: nothing runs again
-        assert _replicas(kube, namespace, "sick") == 2 + 3, (actions, status.get("message"))
+        assert replicas(kube, namespace, "sick") == 2 + 3, (actions, status.get("message"))
         # The Incident's own labels survived the storm next to the writer's.
         assert inc["metadata"]["labels"].get("prognos.io/policy") == "sick-health"
 
@@ -284,11 +221,11 @@ def test_a_storm_of_writes_on_prognos_objects_loses_and_repeats_nothing(
         # The scaler's status matches its target.
         def truthful() -> bool:
             st = get_psc(kube, namespace, "busy").get("status") or {}
-            actual = _replicas(kube, namespace, "busy")
+            actual = replicas(kube, namespace, "busy")
             return bool(st.get("desiredReplicas") == actual == st.get("currentReplicas"))
 
         wait_for(truthful, 60, "the scaler's status to match its target")
-        assert _replicas(kube, namespace, "busy") > 1
+        assert replicas(kube, namespace, "busy") > 1
 
         # Every delivery the receiver accepted is recorded on the Incident, exactly once,
         # although each record is a read-modify-write that the storm made conflict.

@@ -17,26 +17,32 @@ drains to empty.
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s
 
-from kubehelpers import GROUP, VERSION, OperatorProcess, condition, custom, wait_for
+from kubehelpers import (
+    GROUP,
+    VERSION,
+    OperatorProcess,
+    create_crashloop_ladder,
+    create_webhook_channel,
+    custom,
+    fresh_namespace,
+    incidents,
+    wait_channels_ready,
+    wait_for,
+)
+from notifyhelpers import RecordingSink
 from prognos.notify.outbox import delivery_id
 from prognos.notify.signing import verify_signature
-from prognos.sandbox.objects import demo_deployment
-from prognos.sandbox.stages import FAULT_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -44,86 +50,34 @@ SIGNING = "durable-outbox-signing-secret"
 CHANNELS = ("hook-a", "hook-b")
 
 
-class HangingThenHealthySink:
+class HangingThenHealthySink(RecordingSink):
     """Records every request; hangs on each until ``heal()``, then answers 200 at once."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
         self.healthy = threading.Event()
-        self.closing = threading.Event()
-        sink = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                with sink.lock:
-                    record: dict[str, Any] = {
-                        "path": self.path,
-                        "headers": dict(self.headers.items()),
-                        "body": body,
-                        "healthy": sink.healthy.is_set(),
-                        "answered": None,
-                    }
-                    sink.requests.append(record)
-                if not record["healthy"]:
-                    sink.closing.wait(300)  # the operator is killed meanwhile: nobody listens
-                    return
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                    self.wfile.flush()
-                except OSError:
-                    return
-                with sink.lock:
-                    record["answered"] = 200
+    def admit(self, record: dict[str, Any], index: int) -> None:
+        record["healthy"] = self.healthy.is_set()
 
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def answer(self, record: dict[str, Any], index: int) -> int | None:
+        if not record["healthy"]:
+            self.closing.wait(300)  # the operator is killed meanwhile: nobody listens
+            return None
+        return 200
 
     def heal(self) -> None:
         self.healthy.set()
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [dict(r) for r in self.requests]
-
-    def close(self) -> None:
-        self.closing.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"durable-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
-
-
-def _incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(
-        GROUP, VERSION, ns, "incidents"
-    )["items"]
-    return items
+    yield from fresh_namespace(kube, "durable")
 
 
 def test_notifications_survive_a_sigkill_at_least_once_with_the_same_delivery_ids(
     kube: Any, sandbox: dict[str, Any], namespace: str, operator: Any, tmp_path: Path
 ) -> None:
-    apps, core = k8s.AppsV1Api(kube), k8s.CoreV1Api(kube)
     operator.stop()  # the session operator would act on this policy beside ours
     mine = OperatorProcess(sandbox, tmp_path / "operator.log")
     sink = HangingThenHealthySink()
@@ -131,57 +85,18 @@ def test_notifications_survive_a_sigkill_at_least_once_with_the_same_delivery_id
     try:
         mine.start()
         for ch in CHANNELS:
-            data = {"url": f"{sink.url}/{ch}", "secret": SIGNING}
-            secret: Any = {
-                "metadata": {"name": ch},
-                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
-            }
-            core.create_namespaced_secret(namespace, secret)
-            channel = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "NotificationChannel",
-                "metadata": {"name": ch},
-                "spec": {
-                    "webhook": {"urlSecretRef": {"name": ch}, "signingSecretRef": {"name": ch}},
-                    "rateLimit": {"perMinute": 600, "burst": 100},
-                    "timeout": "60s",  # a hanging first attempt outlives the kill
-                },
-            }
-            custom(kube).create_namespaced_custom_object(
-                GROUP, VERSION, namespace, "notificationchannels", channel
-            )
+            # A hanging first attempt outlives the kill.
+            create_webhook_channel(kube, namespace, ch, f"{sink.url}/{ch}", SIGNING, timeout="60s")
+        wait_channels_ready(kube, namespace, 2, 90, "both channels Ready")
 
-        def ready() -> bool:
-            items = custom(kube).list_namespaced_custom_object(
-                GROUP, VERSION, namespace, "notificationchannels"
-            )["items"]
-            return sum(condition(c, "Ready").get("status") == "True" for c in items) == 2
-
-        wait_for(ready, 90, "both channels Ready")
-
-        sick: Any = demo_deployment(namespace, "sick", replicas=2)
-        sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
-        apps.create_namespaced_deployment(namespace, sick)
-        policy = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "RemediationPolicy",
-            "metadata": {"name": "sick"},
-            "spec": {
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sick"},
-                "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
-                "actions": [{"scaleOut": {"by": 1, "max": 10}, "verifyWithin": "5s"}],
-                "cooldown": "1h",
-                "notify": list(CHANNELS),
-            },
-        }
-        custom(kube).create_namespaced_custom_object(
-            GROUP, VERSION, namespace, "remediationpolicies", policy
+        create_crashloop_ladder(
+            kube, namespace, name="sick", rungs=1, max_replicas=10, notify=list(CHANNELS)
         )
 
         # The ladder runs to its end while the receiver hangs: every notification is recorded
         # in the Incident's outbox and none is settled.
         def escalated_with_its_outbox() -> dict[str, Any] | None:
-            items = _incidents(kube, namespace)
+            items = incidents(kube, namespace)
             if len(items) != 1:
                 return None
             status = items[0].get("status") or {}
@@ -211,7 +126,7 @@ def test_notifications_survive_a_sigkill_at_least_once_with_the_same_delivery_id
         mine.stop(signal.SIGKILL)
         assert mine.proc is not None and mine.proc.returncode == -signal.SIGKILL
         # Still there after the kill: the outbox is the Incident's, not the process's.
-        after_kill = _incidents(kube, namespace)[0]["status"]["outbox"]
+        after_kill = incidents(kube, namespace)[0]["status"]["outbox"]
         assert set(after_kill) == set(outbox)
         sink.heal()
         mine.start()
@@ -233,7 +148,7 @@ def test_notifications_survive_a_sigkill_at_least_once_with_the_same_delivery_id
         wait_for(lambda: delivered() >= set(expected), 90, "every recorded event delivered", 0.5)
 
         def drained() -> dict[str, Any] | None:
-            inc = _incidents(kube, namespace)[0]
+            inc = incidents(kube, namespace)[0]
             return inc if not (inc.get("status") or {}).get("outbox") else None
 
         final = wait_for(drained, 60, "the outbox to drain", 0.5)

@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kubehelpers import condition, create_psc, custom, get_psc, wait_for
+from kubehelpers import condition, create_psc, custom, get_psc, wait_for, wait_psc_condition
 from prognos.sandbox.cluster import Sandbox
 from prognos.sandbox.load import Workload
 from prognos.sandbox.objects import demo_deployment
@@ -128,25 +128,13 @@ def test_prometheus_outage_holds_replicas_and_reports_it(kube, namespace, operat
     apps = k8s.AppsV1Api(kube)
     apps.create_namespaced_deployment(namespace, demo_deployment(namespace, "api", replicas=3))
     create_psc(kube, namespace, "api", spec("api", forecast={"enabled": False}))
-    wait_for(
-        lambda: (
-            condition(get_psc(kube, namespace, "api"), "MetricsAvailable").get("status") == "True"
-        ),
-        timeout=60,
-        what="metrics available",
-    )
+    wait_psc_condition(kube, namespace, "api", "MetricsAvailable", "True", 60, "metrics available")
     wait_for(lambda: replicas(kube, namespace, "api") != 3, timeout=60, what="reactive scaling")
     box = Sandbox(Path(sandbox["dir"]))
     box.stop_component("prometheus")
     try:
-        cond = wait_for(
-            lambda: (
-                (c := condition(get_psc(kube, namespace, "api"), "MetricsAvailable")).get("status")
-                == "False"
-                and c
-            ),
-            timeout=60,
-            what="MetricsAvailable=False",
+        cond = wait_psc_condition(
+            kube, namespace, "api", "MetricsAvailable", "False", 60, "MetricsAvailable=False"
         )
         assert cond["reason"] in {"PrometheusUnreachable", "PrometheusTimeout"}
         held = replicas(kube, namespace, "api")
@@ -157,13 +145,7 @@ def test_prometheus_outage_holds_replicas_and_reports_it(kube, namespace, operat
         assert status["reasons"][0] == "FallbackHold"
     finally:
         box.start_component("prometheus")
-    wait_for(
-        lambda: (
-            condition(get_psc(kube, namespace, "api"), "MetricsAvailable").get("status") == "True"
-        ),
-        timeout=90,
-        what="metrics back",
-    )
+    wait_psc_condition(kube, namespace, "api", "MetricsAvailable", "True", 90, "metrics back")
 
 
 def test_recommend_mode_never_changes_replicas(kube, namespace, operator):

@@ -8,14 +8,13 @@ match, and lets go of an object relabelled away from it.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client as k8s
 
-from kubehelpers import GROUP, VERSION, OperatorProcess, custom, get_psc, wait_for
+from kubehelpers import GROUP, VERSION, OperatorProcess, custom, fresh_namespace, get_psc, wait_for
 from prognos.operator.sharding import shard_of
 from prognos.sandbox.objects import demo_deployment
 
@@ -26,10 +25,7 @@ QUERY = 'sum(prognos_demo_requests_per_second{namespace="demo",workload="web"})'
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"shard-{uuid.uuid4().hex[:6]}"
-    k8s.CoreV1Api(kube).create_namespace({"metadata": {"name": name}})
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
+    yield from fresh_namespace(kube, "shard", suffix_len=6)
 
 
 def _scaler(kube: Any, ns: str, name: str, labels: dict[str, str] | None = None) -> None:
