@@ -37,20 +37,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-#: Label selector syntax the API server accepts, checked early so that a typo is a usage
-#: error at start-up rather than a watch that fails on every retry. One requirement each:
-#: ``key``, ``!key``, ``key=v``, ``key==v``, ``key!=v``, ``key in (a,b)``, ``key notin (a)``.
+#: Label selector syntax as Kubernetes defines it, checked at start-up so that a typo is a
+#: usage error, not a shard that silently owns nothing. One requirement each: ``key``,
+#: ``!key``, ``key=v``, ``key==v``, ``key!=v``, ``key in (a,b)``, ``key notin (a)``.
 _KEY = r"(?:[A-Za-z0-9][-A-Za-z0-9_.]*/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
 _VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
-_REQUIREMENT = re.compile(
-    rf"^\s*(?:!\s*{_KEY}|{_KEY}\s*(?:(?:==?|!=)\s*{_VALUE}"
-    rf"|\s(?:in|notin)\s*\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\))?)\s*$"
-)
-
-
+_VALUE_RE = re.compile(_VALUE)
 _PARTS = re.compile(
     rf"^\s*(?:(?P<neg>!)\s*(?P<nkey>{_KEY})|(?P<key>{_KEY})\s*"
     rf"(?:(?P<op>==?|!=)\s*(?P<value>{_VALUE})|\s(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?)\s*$"
@@ -82,8 +77,9 @@ def parse_selector(selector: str) -> tuple[Requirement, ...]:
     """Parse a label selector; ``ShardError`` names the requirement that is not valid."""
     out = []
     for text in split_selector(selector):
-        m = _REQUIREMENT.match(text) and _PARTS.match(text)
-        if not m:
+        m = _PARTS.match(text)
+        values = [v.strip() for v in m["values"].split(",")] if m and m["setop"] else []
+        if not m or not all(_VALUE_RE.fullmatch(v) for v in values) or values == [""]:
             raise ShardError(
                 f"--shard-selector: {text.strip()!r} is not a label selector requirement "
                 "(key, !key, key=value, key!=value, key in (a,b), key notin (a,b))"
@@ -95,8 +91,7 @@ def parse_selector(selector: str) -> tuple[Requirement, ...]:
                 Requirement(m["key"], "!=" if m["op"] == "!=" else "=", frozenset([m["value"]]))
             )
         elif m["setop"]:
-            values = frozenset(v.strip() for v in m["values"].split(","))
-            out.append(Requirement(m["key"], m["setop"], values))
+            out.append(Requirement(m["key"], m["setop"], frozenset(values)))
         else:
             out.append(Requirement(m["key"], "exists"))
     return tuple(out)
@@ -151,6 +146,8 @@ class Shard:
     count: int = 1
     index: int = 0
     selector: str | None = None
+    #: The parsed ``selector`` (derived in ``__post_init__``).
+    requirements: tuple[Requirement, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -160,7 +157,7 @@ class Shard:
         if self.selector is not None:
             if not self.selector.strip():
                 raise ShardError("--shard-selector must not be empty")
-            object.__setattr__(self, "_requirements", parse_selector(self.selector))
+            object.__setattr__(self, "requirements", parse_selector(self.selector))
             if self.count > 1:
                 raise ShardError("use either --shard-selector or --shard-count, not both")
 
@@ -173,8 +170,7 @@ class Shard:
     ) -> bool:
         """Whether this shard handles the object with this name and these labels."""
         if self.selector is not None:
-            requirements: tuple[Requirement, ...] = getattr(self, "_requirements", ())
-            return all(r.matches(labels or {}) for r in requirements)
+            return all(r.matches(labels or {}) for r in self.requirements)
         return self.count == 1 or shard_of(namespace or "", name, self.count) == self.index
 
     def peering_name(self, peering: str | None) -> str | None:

@@ -85,6 +85,8 @@ def test_valid_label_selectors_are_accepted(selector):
         ({"count": 2, "index": -1}, "between 0 and 1"),
         ({"selector": " "}, "must not be empty"),
         ({"selector": "tier in (a"}, "not a label selector"),
+        ({"selector": "tier in ()"}, "not a label selector"),
+        ({"selector": "tier in (a, b c)"}, "not a label selector"),
         ({"selector": "tier=gold;rm"}, "not a label selector"),
         ({"selector": "a=b", "count": 2}, "not both"),
     ],
