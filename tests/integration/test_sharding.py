@@ -8,6 +8,7 @@ match, and lets go of an object relabelled away from it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from kubernetes import client as k8s
 
 from kubehelpers import GROUP, VERSION, OperatorProcess, custom, fresh_namespace, get_psc, wait_for
-from prognos.operator.sharding import shard_of
+from prognos.operator.sharding import Shard, shard_of
 from prognos.sandbox.objects import demo_deployment
 
 pytestmark = pytest.mark.integration
@@ -118,6 +119,27 @@ def test_hash_shards_split_the_objects_and_a_selector_shard_owns_only_its_labels
         )
         for i in (0, 1):
             assert _handled(shards[i], "scaler.started", "scaler", ns) == set(by_shard[i])
+
+        # Each object carries exactly its owner's finalizer, and keeps it: with one shared
+        # name every other shard would strip it on every event (Kopf removes a finalizer no
+        # handler of its own needs) and the owner would add it back, a write war.
+        def finalizers(name: str) -> list[str]:
+            return list(get_psc(kube, ns, name)["metadata"].get("finalizers") or [])
+
+        expected = {n: [Shard(2, i).finalizer] for i in (0, 1) for n in by_shard[i]}
+        wait_for(
+            lambda: all(finalizers(n) == f for n, f in expected.items()),
+            60,
+            "each scaler to carry its own shard's finalizer",
+        )
+        versions = {n: get_psc(kube, ns, n)["metadata"]["resourceVersion"] for n in names}
+        time.sleep(8)  # more than one 5 s tick of every scaler
+        assert all(finalizers(n) == f for n, f in expected.items())
+        assert all(
+            get_psc(kube, ns, n)["metadata"]["resourceVersion"] != versions[n] for n in names
+        )  # (the scalers kept writing status meanwhile: the check above saw live objects)
+        for proc in shards:
+            assert "Removing the finalizer" not in proc.logs()
 
         for proc in shards:
             proc.stop()

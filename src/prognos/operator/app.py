@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from kubernetes import client as k8s
 
+from prognos.api import GROUP, VERSION
 from prognos.logs import get_logger
 from prognos.notify.options import NotifyOptions
-from prognos.operator import metrics
+from prognos.operator import metrics, sharding
 from prognos.operator.services import (
     PrometheusSettings,
     Services,
@@ -72,7 +74,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    settings.persistence.finalizer = "prognos.io/finalizer"
+    settings.persistence.finalizer = options.shard.finalizer
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="prognos.io")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="prognos.io", key="last-handled-configuration"
@@ -83,6 +85,49 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics_port=options.metrics_port,
         shard=options.shard.describe() if options.shard.sharded else None,
     )
+
+
+@kopf.on.event(GROUP, VERSION, "predictivescalers", when=sharding.owned)
+@kopf.on.event(GROUP, VERSION, "remediationpolicies", when=sharding.owned)
+async def release_foreign_finalizers(
+    *, body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any
+) -> None:
+    """Drop Prognos finalizers that no running operator will remove (a changed shard layout).
+
+    Conditional on the resourceVersion read, so it never overwrites a concurrent change; a
+    conflict is simply retried on the next event. Never raises.
+    """
+    options: RunOptions | None = memo.get("options")
+    services: Services | None = memo.get("services")
+    meta = body.get("metadata") or {}
+    finalizers = list(meta.get("finalizers") or [])
+    if options is None or services is None or not meta.get("namespace"):
+        return
+    foreign = options.shard.foreign_finalizers(finalizers)
+    if not foreign:
+        return
+    patch: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+        {
+            "op": "replace",
+            "path": "/metadata/finalizers",
+            "value": [f for f in finalizers if f not in foreign],
+        },
+    ]
+    try:
+        await asyncio.to_thread(
+            k8s.CustomObjectsApi(services.kube.api).patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            meta["namespace"],
+            resource.plural,
+            meta["name"],
+            patch,
+            _content_type="application/json-patch+json",
+        )
+        log.info("operator.foreign_finalizers_released", object=meta["name"], dropped=foreign)
+    except Exception as exc:  # 409/422 (changed meanwhile) or API down: next event retries
+        log.info("operator.foreign_finalizers_kept", object=meta["name"], error=str(exc))
 
 
 @kopf.on.login()

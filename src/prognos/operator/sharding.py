@@ -97,6 +97,10 @@ def parse_selector(selector: str) -> tuple[Requirement, ...]:
     return tuple(out)
 
 
+#: The finalizer of the unsharded operator; shards append a suffix (``Shard.finalizer``).
+FINALIZER = "prognos.io/finalizer"
+
+
 class ShardError(ValueError):
     """A sharding option that cannot work; the CLI turns it into a usage error."""
 
@@ -181,6 +185,27 @@ class Shard:
         if self.selector is not None:
             return peering  # the user names each selector shard's peering group explicitly
         return f"{peering}-shard-{self.index}"
+
+    @property
+    def finalizer(self) -> str:
+        """This shard's finalizer on the objects it owns.
+
+        One shared name would start a finalizer war: Kopf removes its finalizer from every
+        object none of its handlers need, so each shard would strip the name the owner just
+        added, on every event. With a name per shard, a shard only ever adds or removes its
+        own; ``foreign_finalizers`` lets the owner drop names left by a previous layout.
+        """
+        if self.selector is not None:
+            digest = hashlib.sha256(self.selector.encode()).hexdigest()[:10]
+            return f"{FINALIZER}-sel-{digest}"
+        if self.count > 1:
+            return f"{FINALIZER}-shard-{self.index}"
+        return FINALIZER
+
+    def foreign_finalizers(self, finalizers: list[str]) -> list[str]:
+        """Prognos finalizers on an object this shard owns that are not this shard's: left by
+        the unsharded operator or an earlier shard layout, which will never remove them."""
+        return [f for f in finalizers if f.startswith(FINALIZER) and f != self.finalizer]
 
     def describe(self) -> dict[str, Any]:
         if self.selector is not None:

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prognos.cli import main
-from prognos.operator.sharding import Shard, ShardError, jump_hash, owned, shard_of
+from prognos.operator.sharding import (
+    FINALIZER,
+    Shard,
+    ShardError,
+    jump_hash,
+    owned,
+    shard_of,
+)
 
 
 def test_assignments_never_change_between_releases():
@@ -146,3 +153,13 @@ def test_a_selector_shard_owns_the_objects_its_selector_matches(selector, labels
     assert Shard(selector=selector).owns("ns", "any", labels) is owned_
     memo = {"options": type("Options", (), {"shard": Shard(selector=selector)})()}
     assert owned(name="any", namespace="ns", labels=labels, memo=memo) is owned_
+
+
+def test_each_shard_has_its_own_finalizer_and_drops_only_prognos_leftovers():
+    assert Shard().finalizer == FINALIZER
+    names = {Shard(3, i).finalizer for i in range(3)} | {Shard(selector="tier=gold").finalizer}
+    assert len(names) == 4 and all(n.startswith(FINALIZER) and len(n) <= 63 for n in names)
+    assert Shard(selector="a=b").finalizer != Shard(selector="a=c").finalizer
+    on_object = [FINALIZER, f"{FINALIZER}-shard-1", Shard(3, 0).finalizer, "example.com/keep"]
+    assert Shard(3, 0).foreign_finalizers(on_object) == [FINALIZER, f"{FINALIZER}-shard-1"]
+    assert Shard().foreign_finalizers(on_object) == [f"{FINALIZER}-shard-1", Shard(3, 0).finalizer]
