@@ -314,3 +314,26 @@ def wait_channels_ready(kube: Any, ns: str, count: int, timeout: float, what: st
         return sum(condition(c, "Ready").get("status") == "True" for c in items) == count
 
     wait_for(ready, timeout, what)
+
+
+def wait_ladder_escalated(
+    kube: Any, ns: str, timeout: float, what: str, rungs: int = 3
+) -> dict[str, Any]:
+    """Wait until the namespace's only Incident is Escalated after a ``rungs``-rung scaleOut
+    ladder, each rung applied exactly once; return that Incident's status."""
+    inc = wait_for(
+        lambda: (
+            (items := incidents(kube, ns))
+            and (items[0].get("status") or {}).get("state") == "Escalated"
+            and items
+        ),
+        timeout,
+        what,
+    )
+    assert len(inc) == 1, [i["metadata"]["name"] for i in inc]
+    status: dict[str, Any] = inc[0]["status"]
+    actions = status["actions"]
+    assert [a["type"] for a in actions] == ["scaleOut"] * rungs, actions
+    assert all(a["state"] in ("Unverified", "Applied") for a in actions), actions
+    assert status["actionCount"] == rungs, status
+    return status

@@ -10,7 +10,6 @@ always started again, so the shared sandbox stays healthy for the tests after th
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from kubehelpers import condition, create_psc, get_psc, wait_for
+from kubehelpers import condition, create_psc, fresh_namespace, get_psc, wait_for
 from prognos.sandbox.cluster import Sandbox
 from prognos.sandbox.objects import demo_deployment
 
@@ -30,11 +29,7 @@ QUERY = 'sum(prognos_demo_requests_per_second{namespace="demo",workload="web"})'
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"apir-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
+    yield from fresh_namespace(kube, "apir")
 
 
 def _spec(target: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from kubehelpers import condition, create_psc, get_psc, wait_for
+from kubehelpers import condition, create_psc, fresh_namespace, get_psc, wait_for
 from prognos.sandbox.objects import demo_deployment
 
 pytestmark = pytest.mark.integration
@@ -30,11 +29,7 @@ QUERY = 'sum(prognos_demo_requests_per_second{namespace="demo",workload="web"})'
 
 @pytest.fixture
 def namespace(kube: Any) -> Iterator[str]:
-    name = f"409-{uuid.uuid4().hex[:8]}"
-    body: Any = {"metadata": {"name": name}}
-    k8s.CoreV1Api(kube).create_namespace(body)
-    yield name
-    k8s.CoreV1Api(kube).delete_namespace(name)
+    yield from fresh_namespace(kube, "409")
 
 
 def _replicas(kube: Any, ns: str) -> int:
