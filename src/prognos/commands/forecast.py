@@ -158,7 +158,11 @@ def _forecast_file(job: Job) -> Outcome:
             out.table = _evaluate(y, job.horizon, job.evaluate)
         return out
     except ForecastError as exc:
-        return Outcome(path=job.path, error=f"{job.path}: {exc}")
+        # read_series names the file itself; model errors do not.
+        msg = str(exc)
+        return Outcome(
+            path=job.path, error=msg if msg.startswith(f"{job.path}:") else f"{job.path}: {msg}"
+        )
     except OSError as exc:
         return Outcome(path=job.path, error=f"{job.path}: {exc.strerror or exc}")
     except Exception as exc:  # a bug, but the contract is one line, never a traceback
@@ -239,8 +243,9 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     last_draw = 0.0
     used = ""
+    why: str | None = None
     for i, out in enumerate(_results(jobs, workers), start=1):
-        used = out.model
+        used, why = out.model, out.reason
         if out.error is not None:
             failures += 1
             if show_bar and tty:
@@ -255,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
     if show_bar and tty:
         sys.stderr.write("\n")
     if len(jobs) == 1 and failures == 0 and not args.evaluate:
-        print(f"{jobs[0].output}: {args.horizon} steps, model {used}", file=sys.stderr)
+        note = f" ({why})" if why else ""
+        print(f"{jobs[0].output}: {args.horizon} steps, model {used}{note}", file=sys.stderr)
     return 2 if failures else 0
 
 

@@ -148,7 +148,8 @@ def prepare(y: pd.Series, gap_fill_limit: int | None = None) -> Prepared:
     values = values[order]
     if step is None or len(np.unique(ns)) < 2:
         raise ForecastError(
-            f"series is too short: {len(values)} sample(s) at one timestamp, need {MIN_POINTS}"
+            f"series is too short: every sample is at one timestamp, need {MIN_POINTS} "
+            "distinct timestamps"
         )
     step_ns = int(step.value)
     slot = np.rint((ns - ns[0]) / step_ns).astype(np.int64)

@@ -8,6 +8,7 @@ silently sorting; NaN and empty values are kept as missing and repaired later by
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,10 @@ def read_series(path: str | Path) -> pd.Series:
     frame.columns = pd.Index(columns)
     if len(frame) == 0:
         raise ForecastError(f"{p}: no data rows")
-    stamps = pd.to_datetime(frame["timestamp"].str.strip(), errors="coerce", format="mixed")
+    with warnings.catch_warnings():
+        # Mixed UTC offsets parse to objects with a FutureWarning; _index converts them to UTC.
+        warnings.simplefilter("ignore", FutureWarning)
+        stamps = pd.to_datetime(frame["timestamp"].str.strip(), errors="coerce", format="mixed")
     bad = np.flatnonzero(stamps.isna().to_numpy())
     if len(bad):
         row = int(bad[0])
@@ -54,7 +58,7 @@ def read_series(path: str | Path) -> pd.Series:
     if bool(np.any(np.isinf(arr))):
         row = int(np.flatnonzero(np.isinf(arr))[0])
         raise ForecastError(f"{p}: line {row + 2}: infinite value")
-    idx = pd.DatetimeIndex(stamps)
+    idx = _index(p, frame["timestamp"].str.strip(), stamps)
     back = np.flatnonzero(np.diff(idx.asi8) < 0)
     if len(back):
         row = int(back[0]) + 1
@@ -65,3 +69,27 @@ def read_series(path: str | Path) -> pd.Series:
     if bool(np.all(np.isnan(arr))):
         raise ForecastError(f"{p}: no numeric values")
     return pd.Series(arr, index=idx, name=p.stem)
+
+
+def _index(p: Path, text: pd.Series, stamps: pd.Series) -> pd.DatetimeIndex:
+    """One DatetimeIndex from parsed stamps.
+
+    A local-time export carries an offset that changes at a daylight-saving switch
+    (``+01:00`` then ``+02:00``); pandas cannot hold several offsets in one index, so such a
+    file is converted to UTC, which keeps every instant exact. Stamps with an offset mixed with
+    stamps without one are ambiguous (the latter could be local time or UTC), so they are
+    refused with the first line of each kind rather than guessed.
+    """
+    try:
+        return pd.DatetimeIndex(stamps)
+    except (TypeError, ValueError):
+        pass
+    aware = np.array([getattr(s, "tzinfo", None) is not None for s in stamps])
+    if bool(aware.any()) and not bool(aware.all()):
+        with_tz, without = int(np.flatnonzero(aware)[0]), int(np.flatnonzero(~aware)[0])
+        raise ForecastError(
+            f"{p}: timestamps mix UTC offsets (line {with_tz + 2}: {text.iloc[with_tz]!r}) "
+            f"with none (line {without + 2}: {text.iloc[without]!r}); give every timestamp "
+            "an offset or none"
+        )
+    return pd.DatetimeIndex(pd.to_datetime(text, utc=True, format="mixed"))

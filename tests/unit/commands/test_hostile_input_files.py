@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,20 @@ def csv_texts(draw: Any) -> str:
         stamps[i] = draw(
             st.sampled_from([stamps[0], START - timedelta(days=1), START + timedelta(days=999)])
         )
-    fmt = draw(st.sampled_from(["iso"] * 8 + ["epoch", "text"]))
+    fmt = draw(st.sampled_from(["iso"] * 7 + ["local", "epoch", "text"]))
     rows = []
-    for t in stamps:
-        stamp = {"iso": t.isoformat(), "epoch": str(int(t.timestamp())), "text": "yesterday"}[fmt]
+    for i, t in enumerate(stamps):
+        # "local": a local-time export whose UTC offset changes halfway (a daylight-saving
+        # switch), sometimes with one stamp that lost its offset.
+        local = t.astimezone(timezone(timedelta(hours=1 if i < n // 2 else 2))).isoformat()
+        if fmt == "local" and kind == "messy" and i == n - 1:
+            local = local[:-6]
+        stamp = {
+            "iso": t.isoformat(),
+            "local": local,
+            "epoch": str(int(t.timestamp())),
+            "text": "yesterday",
+        }[fmt]
         value = draw(values) if kind == "messy" else f"{10 + (hash(t) % 7):.1f}"
         rows.append(f"{stamp},{value}")
     header = draw(st.sampled_from(["timestamp,value"] * 8 + ["", "a,b,c", "value"]))

@@ -57,6 +57,12 @@ BAD_FILES = [
         "not in increasing order",
     ),
     ("inf.csv", "timestamp,value\n2024-01-01 00:00,1\n2024-01-01 00:05,inf\n", "infinite"),
+    (
+        "offsets.csv",
+        "timestamp,value\n2024-01-01T00:00,1\n2024-01-01T00:05+01:00,2\n2024-01-01T00:10,3\n",
+        "mix UTC offsets",
+    ),
+    ("same.csv", "timestamp,value\n2024-01-01,1\n2024-01-01,2\n2024-01-01,3\n", "one timestamp"),
 ]
 
 
@@ -70,7 +76,11 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, capsys, name, cont
     assert message in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
-    if message != "too short":  # length is checked by cleaning, not by the reader
+    assert err.count(name) == 1, "the file is named once"
+    if message not in (
+        "too short",
+        "one timestamp",
+    ):  # length is checked by cleaning, not by the reader
         with pytest.raises(ForecastError, match=message):
             read_series(src)
 
@@ -128,3 +138,23 @@ def test_duplicate_output_names_are_refused(tmp_path, capsys):
     b = write_series(tmp_path / "x" / "a.csv", load(50))
     assert main(["forecast", str(a), str(b), "--horizon", "3", "--output-dir", str(tmp_path)]) == 2
     assert "collide" in capsys.readouterr().err
+
+
+def test_a_daylight_saving_switch_is_read_as_utc(tmp_path, capsys):
+    """A local-time export changes its offset at the switch; the instants stay exact."""
+    stamps = pd.date_range("2026-03-28", periods=288 * 2, freq="5min", tz="Europe/Berlin")
+    src = tmp_path / "local.csv"
+    src.write_text(
+        "timestamp,value\n" + "".join(f"{t.isoformat()},{i % 288}\n" for i, t in enumerate(stamps))
+    )
+    assert {t.isoformat()[-6:] for t in stamps} == {"+01:00", "+02:00"}
+    y = read_series(src)
+    assert str(y.index.tz) == "UTC"
+    assert (np.diff(y.index.asi8) == 300 * 10**9).all(), "no hour lost or repeated at the switch"
+    assert y.index[0] == stamps[0]
+    code = main(["forecast", str(src), "--horizon", "3", "--output-dir", str(tmp_path / "o")])
+    assert code == 0, capsys.readouterr().err
+    sim = ["simulate", str(src), "--target-per-replica", "30", "--output", str(tmp_path / "s.csv")]
+    assert main(sim) == 0, capsys.readouterr().err
+    det = ["detect", str(src), "--output-dir", str(tmp_path / "d")]
+    assert main(det) == 0, capsys.readouterr().err
