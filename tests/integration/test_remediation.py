@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubehelpers import GROUP, VERSION, condition, custom, wait_for
 from prognos.sandbox.objects import demo_deployment
@@ -150,6 +151,21 @@ def test_crash_loop_is_restarted_and_the_incident_resolves(kube, namespace, oper
         namespace, field_selector="involvedObject.name=shop"
     )
     assert "RemediationApplied" in {e.reason for e in events.items}
+    # The operator's /metrics counts the incident and the applied action (once each).
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(operator.metrics())
+        for s in family.samples
+    }
+    opened = {"namespace": namespace, "policy": "shop-health", "signal": "crashloop"}
+    applied = {
+        "namespace": namespace,
+        "policy": "shop-health",
+        "action": "rolloutRestart",
+        "result": "applied",
+    }
+    assert samples[("prognos_incidents_opened_total", tuple(sorted(opened.items())))] == 1
+    assert samples[("prognos_remediation_actions_total", tuple(sorted(applied.items())))] == 1
 
 
 def _exporter(sandbox: dict[str, Any], body: dict[str, Any]) -> None:

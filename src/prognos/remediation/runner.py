@@ -57,6 +57,7 @@ from prognos.remediation.kube import (
     TargetRef,
     WorkloadInfo,
 )
+from prognos.remediation.metrics import ACTIONS, INCIDENTS_OPENED
 from prognos.remediation.policy import (
     Limit,
     PolicyConfig,
@@ -102,6 +103,30 @@ def _env_seconds(name: str) -> float:
 
 def _ref(target: Target) -> TargetRef:
     return TargetRef(target.api_version, target.kind, target.name)
+
+
+_APPLIED_STATES = (ActionState.APPLIED, ActionState.VERIFIED, ActionState.UNVERIFIED)
+
+
+def action_result(before: ActionState | None, now: ActionState) -> str | None:
+    """The ``result`` label to count when a record written as ``before`` (None: never written)
+    is written as ``now``; None when this write records no result (``prognos.remediation.metrics``).
+
+    Only a record without a result yet (new, ``Planned`` or ``Blocked``) can get one, so every
+    action is counted once: a held action applied on a retry is ``applied``, one given up or
+    superseded while held is ``blocked``; verification does not count the action again.
+    """
+    if before is not None and before not in (ActionState.PLANNED, ActionState.BLOCKED):
+        return None
+    if now in _APPLIED_STATES:
+        return "applied"
+    if now is ActionState.DRY_RUN:
+        return "dry_run"
+    if now is ActionState.FAILED:
+        return "blocked" if before is ActionState.BLOCKED else "failed"
+    if now is ActionState.SUPERSEDED and before is ActionState.BLOCKED:
+        return "blocked"
+    return None
 
 
 @dataclass
@@ -209,6 +234,9 @@ class PolicyRunner:
         self.config_key = ""
         self._wake = asyncio.Event()
         self._last_status: dict[str, Any] = {}
+        #: Per Incident, the state of each action record (by key) as last written: what the
+        #: metrics have counted. No entry: this process has not seen the Incident written yet.
+        self.recorded: dict[str, dict[str, ActionState]] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -243,6 +271,8 @@ class PolicyRunner:
                 # Created, then the operator stopped before the first status write, which
                 # carries IncidentOpened: the next tick records it.
                 self.unannounced.add(inc.name)
+            else:
+                self.recorded[inc.name] = {a.key: a.state for a in inc.actions}
             if inc.outbox:
                 # Recorded but not known settled (the last operator stopped first): again, with
                 # the same delivery ids, so receivers can tell a re-send.
@@ -589,12 +619,28 @@ class PolicyRunner:
             {OPEN_LABEL: "true" if inc.open else "false"} if labels else None,
         )
         entries = inc.written(patch, unsent)
-        if not found:
+        if found:
+            self._count(inc)
+        else:
             # Deleted by someone: forget it; a still-firing signal opens a new episode.
             log.warning("remediation.incident_gone", incident=inc.name)
             self.incidents.pop(inc.name, None)
+            self.recorded.pop(inc.name, None)
         for entry in entries:  # (gone: still told, best effort; nothing durable is left)
             self._publish(inc, entry)
+
+    def _count(self, inc: Incident) -> None:
+        """Count what the write of ``inc`` just recorded: its opening (its first status write,
+        with IncidentOpened) and every action result it holds for the first time."""
+        before = self.recorded.get(inc.name)
+        if before is None:
+            INCIDENTS_OPENED.labels(self.namespace, inc.policy, inc.signal).inc()
+            before = {}
+        for record in inc.actions:
+            result = action_result(before.get(record.key), record.state)
+            if result is not None:
+                ACTIONS.labels(self.namespace, inc.policy, record.type, result).inc()
+        self.recorded[inc.name] = {a.key: a.state for a in inc.actions}
 
     async def _flush(self, inc: Incident) -> None:
         """Write the Incident if it holds notifications no write has carried yet."""
@@ -989,6 +1035,7 @@ class PolicyRunner:
                 log.warning("remediation.retention_failed", incident=name, error=str(exc))
                 continue
             self.incidents.pop(name, None)
+            self.recorded.pop(name, None)
         window = policy.max_actions.window_s if policy.max_actions is not None else 0.0
         cutoff = now - max(window, policy.cooldown_s, 3600.0)
         self.action_times = [t for t in self.action_times if t > cutoff]
