@@ -105,6 +105,28 @@ def _ref(target: Target) -> TargetRef:
     return TargetRef(target.api_version, target.kind, target.name)
 
 
+def _verification(record: ActionRecord, target: Target, verified: bool) -> dict[str, Any]:
+    """``details`` keys of a Verification event: the result, the action, how long it took.
+
+    ``verifySeconds`` runs from the action's ``appliedAt`` to its verification result (the
+    signal stable again, or the ``verifyBy`` deadline passed). Everything comes from the
+    record, and the event is recorded in the Incident's outbox with the transition, so a re-sent
+    copy carries the same figures.
+    """
+    start = record.applied_at if record.applied_at is not None else record.planned_at
+    end = record.finished_at if record.finished_at is not None else start
+    return {
+        "verified": verified,
+        "action": act.describe(record, target),
+        "actionType": record.type,
+        "actionKey": record.key,
+        "rung": record.rung,
+        "appliedAt": iso(record.applied_at),
+        "verifiedAt": iso(end),
+        "verifySeconds": round(max(0.0, end - start), 3),
+    }
+
+
 _APPLIED_STATES = (ActionState.APPLIED, ActionState.VERIFIED, ActionState.UNVERIFIED)
 
 
@@ -697,6 +719,17 @@ class PolicyRunner:
                     Severity.WARNING,
                     f"{s.unverified.name} did not fix {inc.signal} on {inc.target}",
                     s.unverified.message,
+                    extra=_verification(s.unverified, inc.target, verified=False),
+                )
+            if s.verified is not None:
+                self._notify(
+                    policy,
+                    inc,
+                    EventType.VERIFICATION,
+                    Severity.INFO,
+                    f"{s.verified.name} fixed {inc.signal} on {inc.target}",
+                    s.message,
+                    extra=_verification(s.verified, inc.target, verified=True),
                 )
             if s.kind is StepKind.NONE:
                 if before != (
@@ -1098,10 +1131,12 @@ class PolicyRunner:
         severity: Severity,
         title: str,
         text: str,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a notification in ``inc``'s outbox; the next ``_persist`` writes, then sends it.
 
         Call it before the ``_persist`` of the transition it reports, so both are one write.
+        ``extra`` adds keys to ``details`` (a Verification's result).
         """
         event = NotificationEvent(
             type=type_,
@@ -1121,6 +1156,7 @@ class PolicyRunner:
                 "evidence": inc.evidence,
                 "actions": [a.to_dict() for a in inc.actions[-5:]],
                 "dryRun": policy.dry_run,
+                **(extra or {}),
             },
         )
         _, dropped = inc.record_notification(event, policy.notify)

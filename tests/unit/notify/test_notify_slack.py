@@ -80,3 +80,36 @@ def test_post_message_threads():
     assert first["channel"] == "#ops" and "thread_ts" not in first
     assert first["text"] == slack.fallback_text(event)
     assert slack.post_message(event, "#ops", "1700.01")["thread_ts"] == "1700.01"
+
+
+def test_verification_result_shows_the_action_and_round_trips_the_outbox():
+    from prognos.notify.outbox import event_from_dict, event_to_dict
+
+    event = make_event(
+        type=EventType.VERIFICATION,
+        severity=Severity.INFO,
+        title="rolloutrestart fixed crashloop on Deployment/web",
+        text="rolloutrestart worked: signal back to normal",
+        details={
+            "signal": "crashloop",
+            "verified": True,
+            "action": "rollout restart of Deployment/web (restartedAt=2025-01-01T14:50:00.000Z)",
+            "actionType": "rolloutRestart",
+            "actionKey": "a3ba5d0fe7ac5aad",
+            "rung": 0,
+            "appliedAt": "2025-01-01T14:50:00.000Z",
+            "verifiedAt": "2025-01-01T14:50:12.500Z",
+            "verifySeconds": 12.5,
+        },
+    )
+    fields = [f["text"] for b in slack.blocks(event) if "fields" in b for f in b["fields"]]
+    assert (
+        "*Action*\nrollout restart of Deployment/web (restartedAt=2025-01-01T14:50:00.000Z)"
+        in fields
+    )
+    payload = event.to_payload()
+    assert payload["type"] == "Verification"
+    assert payload["details"]["verified"] is True
+    assert payload["details"]["verifySeconds"] == 12.5
+    # What the Incident's outbox stores is what a re-send after a restart delivers.
+    assert event_from_dict(json.loads(json.dumps(event_to_dict(event)))).to_payload() == payload

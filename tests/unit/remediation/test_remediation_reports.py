@@ -1,4 +1,8 @@
-"""Remediation metrics: counted once, when the Incident write records what they count."""
+"""What the runner reports besides the Incident: metrics and Verification notifications.
+
+Metrics are counted once, when the Incident write records what they count; a Verification
+event goes out for every verified or unverified rung, in the write of that result.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from prognos.notify.events import EventType, NotificationEvent
+from prognos.notify.events import EventType, NotificationEvent, Severity
 from prognos.remediation.alerts import AlertHub
 from prognos.remediation.engine import step
-from prognos.remediation.incidents import ActionState, Incident, State
+from prognos.remediation.incidents import ActionState, Incident, State, iso
 from prognos.remediation.kube import ActionError
 from prognos.remediation.metrics import RESULTS
 from prognos.remediation.policy import Target, policy_from_spec
@@ -254,3 +258,71 @@ def test_after_a_restart_the_process_recording_the_result_counts_it_once():
     assert resumed.actions[0].state is ActionState.APPLIED
     assert opened(ns) == 1
     assert actions(ns) == {"applied": 1}
+
+
+def verifications(api: FakeApi) -> list[NotificationEvent]:
+    return [e for e in api.events if e.type is EventType.VERIFICATION]
+
+
+def test_a_verified_rung_sends_verification_with_the_action_and_its_duration():
+    ns = f"m{next(_ns)}"
+    api = FakeApi()
+    runner = runner_for(api, ns, spec())
+    inc = open_and_drive(runner)
+    record = inc.actions[0]
+    assert verifications(api) == []  # nothing verified yet
+    writes = len(api.writes)
+    resolve(runner, inc)
+    (event,) = verifications(api)
+    assert event.severity is Severity.INFO
+    assert event.title == "rolloutrestart fixed crash on Deployment/web"
+    details = event.details
+    assert details["verified"] is True
+    assert details["action"].startswith("rollout restart of Deployment/web")
+    assert details["actionType"] == "rolloutRestart"
+    assert details["actionKey"] == record.key
+    assert details["rung"] == 0
+    assert details["appliedAt"] == iso(record.applied_at)
+    assert details["verifiedAt"] == iso(record.finished_at)
+    assert record.finished_at is not None and record.applied_at is not None
+    assert details["verifySeconds"] == pytest.approx(
+        record.finished_at - record.applied_at, abs=0.01
+    )
+    assert details["verifySeconds"] >= 0
+    # Recorded with the resolution, in one write, Verification first; deterministic dedup keys.
+    (write,) = api.writes[writes:]
+    keys = sorted(write["outbox"], key=lambda k: int(k.split("-")[0]))
+    assert [k.split("-", 1)[1] for k in keys] == ["Verification", "Resolved"]
+    assert event.dedup_key == f"{inc.name}/{keys[0]}"
+    assert write["outbox"][keys[0]]["event"]["details"]["verified"] is True
+    assert [e.type for e in api.events][-2:] == [EventType.VERIFICATION, EventType.RESOLVED]
+
+
+def test_an_unverified_rung_sends_verification_verified_false():
+    ns = f"m{next(_ns)}"
+    api = FakeApi()
+    runner = runner_for(api, ns, spec())
+    inc = open_and_drive(runner)
+    record = inc.actions[0]
+    assert record.applied_at is not None
+    record.verify_by = record.applied_at  # the deadline has passed, still firing
+    assert runner.config is not None
+    asyncio.run(runner._drive(runner.config, inc, FIRING, [], None))
+    (event,) = verifications(api)
+    assert event.severity is Severity.WARNING
+    assert event.details["verified"] is False
+    assert event.details["actionKey"] == record.key
+    assert event.details["verifySeconds"] >= 0
+    assert record.state is ActionState.UNVERIFIED
+    assert EventType.ESCALATED in [e.type for e in api.events]  # the one rung is used up
+    assert actions(ns) == {"applied": 1}  # verification does not count the action again
+
+
+def test_a_dry_run_that_heals_alone_sends_no_verification():
+    ns = f"m{next(_ns)}"
+    api = FakeApi()
+    runner = runner_for(api, ns, spec(dryRun=True))
+    inc = open_and_drive(runner)
+    resolve(runner, inc)
+    assert inc.state is State.RESOLVED
+    assert verifications(api) == []
