@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from prognos.remediation.incidents import ActionRecord, dns_label, iso
@@ -66,7 +67,10 @@ def plan(
         if spec.scale_by is not None:
             wanted = current + spec.scale_by
         else:
-            wanted = math.ceil(current * (spec.scale_factor or 1.0))
+            # In decimal, as the spec wrote it: in binary floating point 50 x 1.1 is
+            # 55.00000000000001 and would round up to 56.
+            factor = Decimal(str(spec.scale_factor or 1.0))
+            wanted = math.ceil(current * factor)
         to = min(spec.scale_max or wanted, max(wanted, current + 1))
         if to <= current:
             raise PlanError(f"{target} already has {current} replicas (max {spec.scale_max})")

@@ -19,7 +19,7 @@ from prognos.remediation.incidents import (
     incident_name,
     retention,
 )
-from prognos.remediation.policy import ActionSpec, Target
+from prognos.remediation.policy import ActionSpec, Target, parse_decimal
 
 T0 = 1_800_000_000.0
 DEP = Target("apps/v1", "Deployment", "web")
@@ -87,6 +87,23 @@ def test_scale_out_plans_an_absolute_count_within_max(current, by, maximum):
     assert params["from"] == current
     assert current < params["to"] <= maximum
     assert params["to"] == min(maximum, current + by)
+
+
+@pytest.mark.parametrize(
+    ("current", "factor", "maximum", "to"),
+    [
+        (2, "2", 3, 3),  # 4 capped at max
+        (3, "1.5", 10, 5),  # 4.5 rounds up
+        (1, "1.1", 5, 2),  # 1.1 rounds up: always at least one more
+        (50, "1.1", 100, 55),  # 55.00000000000001 in binary floating point
+        (25, "2.2", 100, 55),
+        (75, "1.36", 200, 102),
+    ],
+)
+def test_scale_out_by_a_factor_rounds_up_the_decimal_product(current, factor, maximum, to):
+    s = spec("scaleOut", scale_factor=parse_decimal(factor, "factor"), scale_max=maximum)
+    params = act.plan(s, act.World(target=DEP, replicas=current), (), "inc", "key", T0)
+    assert params == {"from": current, "to": to}
 
 
 def test_plans_are_fixed_values_so_a_retry_changes_nothing_twice():
