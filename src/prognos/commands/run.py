@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--kubeconfig",
         type=Path,
-        help="default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account",
+        help="default: $KUBECONFIG, else the in-cluster service account, else ~/.kube/config",
     )
     parser.add_argument(
         "-n",

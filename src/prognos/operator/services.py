@@ -83,17 +83,25 @@ def io_executor(workers: int = IO_THREADS) -> ThreadPoolExecutor:
 
 
 def kube_configuration() -> Any:
-    """In-cluster credentials when running in a pod, else $KUBECONFIG / ~/.kube/config.
+    """Credentials in controller-runtime's order: an explicit kubeconfig (``--kubeconfig``, which
+    sets $KUBECONFIG, or $KUBECONFIG itself), then the in-cluster service account, then
+    ~/.kube/config.
 
-    The kubeconfig path is read from the environment *now*: the client library fixes its
-    default path when it is first imported, which may be before a command sets KUBECONFIG.
+    An explicit choice wins over the pod's own account, so an operator started by hand inside a
+    pod (a debug session, a test with the chart's token) talks to the cluster it was told to.
+    The path is read from the environment *now*: the client library fixes its default path when
+    it is first imported, which may be before a command sets KUBECONFIG.
     """
     configuration = k8s.Configuration()
-    try:
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except k8s_config.ConfigException:
-        path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        k8s_config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    explicit = os.environ.get("KUBECONFIG")
+    if explicit:
+        k8s_config.load_kube_config(config_file=explicit, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            path = os.path.expanduser("~/.kube/config")
+            k8s_config.load_kube_config(config_file=path, client_configuration=configuration)  # type: ignore[no-untyped-call]
     configuration.retries = 1
     # One pooled connection per I/O thread: urllib3 would otherwise open and discard extra ones.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, IO_THREADS)

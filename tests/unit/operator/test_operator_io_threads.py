@@ -43,3 +43,36 @@ def test_kube_configuration_pools_one_connection_per_io_thread(
     cfg = kube_configuration()
     assert cfg.host == "https://127.0.0.1:6443"
     assert cfg.connection_pool_maxsize >= IO_THREADS
+
+
+def _incluster(configuration: object = None, client_configuration: object = None) -> None:
+    """Stands in for the pod's service account (a fixed host and token)."""
+    cfg = client_configuration
+    cfg.host = "https://10.0.0.1:443"  # type: ignore[attr-defined]
+
+
+def test_an_explicit_kubeconfig_wins_over_the_in_cluster_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """controller-runtime's order: $KUBECONFIG, in-cluster, then ~/.kube/config."""
+    from kubernetes import config as k8s_config
+
+    monkeypatch.setattr(k8s_config, "load_incluster_config", _incluster)
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:7443"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert kube_configuration().host == "https://127.0.0.1:7443"
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config: the pod's account is used
+    assert kube_configuration().host == "https://10.0.0.1:443"
