@@ -175,7 +175,7 @@ def test_slack_incoming_webhook_gets_block_kit_with_fallback():
         (body,) = sink.json_bodies()
         assert body["text"].startswith("[warning] web is crash-looping")
         assert body["blocks"][0]["type"] == "header"
-        assert "4 → 9 replicas: p90 forecast 870 rps by 14:55, capacity 600" in json.dumps(
+        assert "4 → 9 replicas: p90 forecast 870 rps at 14:55, capacity 600" in json.dumps(
             body["blocks"], ensure_ascii=False
         )
 

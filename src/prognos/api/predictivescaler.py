@@ -111,6 +111,11 @@ def spec_schema() -> dict[str, Any]:
                             )
                         ],
                     ),
+                    "unit": string(
+                        'Unit shown in notifications, e.g. "rps".',
+                        min_length=1,
+                        max_length=16,
+                    ),
                 },
                 required=["query", "targetPerReplica"],
                 description="The load metric and the load one replica serves.",

@@ -4,7 +4,8 @@ The scaler calls ``scaling_event`` when it applied a scale, or in Recommend mode
 change replicas, and publishes it with ``channels=None``: channels in the scaler's namespace
 receive it only when they opt in (``spec.scaling.decisions``: LargeJumps or All), so decisions
 are off by default. ``details`` carry what the Slack diff line shows:
-``4 → 9 replicas: p90 forecast 870 by 14:55, capacity 600``.
+``4 → 9 replicas: p90 forecast 870 rps at 14:55, capacity 600`` (the unit is the scaler's
+``spec.metric.unit``, left out when unset).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def scaling_event(
         "quantile": f"{config.forecast.quantile:g}",
         "capacity": capacity,
         "targetPerReplica": config.target_per_replica,
+        "unit": config.unit or None,
         "reasons": [r.value for r in decision.reasons],
         "model": decision.model,
         "forecastUsed": decision.forecast_used,

@@ -5,7 +5,7 @@ plus ``channel`` and, for later updates of one incident, ``thread_ts``. The fall
 what notifications, screen readers and old clients show, so it carries the whole message.
 
 Scaling decisions get a readable diff line, e.g.
-``4 → 9 replicas: p90 forecast 870 rps by 14:55, capacity 600``.
+``4 → 9 replicas: p90 forecast 870 rps at 14:55, capacity 600``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ def _clock(value: Any) -> str | None:
 
 
 def scaling_summary(details: Mapping[str, Any]) -> str | None:
-    """``"4 → 9 replicas: p90 forecast 870 rps by 14:55, capacity 600"`` or None."""
+    """``"4 → 9 replicas: p90 forecast 870 rps at 14:55, capacity 600"`` or None.
+
+    14:55 is the end of the forecast horizon and the unit is ``details["unit"]`` (the scaler's
+    ``spec.metric.unit``), shown after the load when set.
+    """
     if "fromReplicas" not in details or "toReplicas" not in details:
         return None
     head = f"{details['fromReplicas']} → {details['toReplicas']} replicas"
@@ -77,7 +81,7 @@ def scaling_summary(details: Mapping[str, Any]) -> str | None:
         when = _clock(details.get("forecastTime"))
         parts.append(
             f"{_quantile_label(details.get('quantile'))} {_num(details['forecastLoad'])}{unit}"
-            + (f" by {when}" if when else "")
+            + (f" at {when}" if when else "")
         )
     elif details.get("currentLoad") is not None:
         parts.append(f"load {_num(details['currentLoad'])}{unit}")

@@ -220,12 +220,14 @@ class ScalerConfig:
 
     ``target_per_replica`` is the load one replica serves (HPA ``AverageValue`` target), so the
     reactive recommendation is ``ceil(load / target_per_replica)``. ``metric_stale_after``: a
-    load sample older than this is treated as missing.
+    load sample older than this is treated as missing. ``unit`` names the load's unit for people
+    (``spec.metric.unit``, e.g. "rps"; empty: none); no decision depends on it.
     """
 
     min_replicas: int
     max_replicas: int
     target_per_replica: float
+    unit: str = ""
     behavior: Behavior = field(default_factory=Behavior)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     mode: Mode = Mode.AUTO

@@ -302,7 +302,9 @@ def config_from_spec(spec: Mapping[str, Any]) -> ScalerConfig:
             f"spec.maxReplicas: must be >= minReplicas ({min_replicas}), got {max_replicas}"
         )
 
-    metric = _mapping(raw.get("metric"), "spec.metric", frozenset({"query", "targetPerReplica"}))
+    metric = _mapping(
+        raw.get("metric"), "spec.metric", frozenset({"query", "targetPerReplica", "unit"})
+    )
     if "targetPerReplica" not in metric:
         raise SpecError("spec.metric.targetPerReplica: required")
     target = parse_quantity(metric["targetPerReplica"], "spec.metric.targetPerReplica")
@@ -312,6 +314,11 @@ def config_from_spec(spec: Mapping[str, Any]) -> ScalerConfig:
         )
     if "query" in metric and not isinstance(metric["query"], str):
         raise SpecError("spec.metric.query: must be a string")
+    unit = metric.get("unit", "")
+    if not isinstance(unit, str) or len(unit) > 16:
+        raise SpecError(
+            f"spec.metric.unit: must be a string of at most 16 characters, got {unit!r}"
+        )
 
     behavior_raw = _mapping(
         raw.get("behavior"), "spec.behavior", frozenset({"tolerance", "scaleUp", "scaleDown"})
@@ -336,6 +343,7 @@ def config_from_spec(spec: Mapping[str, Any]) -> ScalerConfig:
             min_replicas=min_replicas,
             max_replicas=max_replicas,
             target_per_replica=target,
+            unit=unit,
             behavior=behavior,
             forecast=_forecast(raw.get("forecast")),
             mode=mode,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,7 +99,14 @@ def test_scaling_event_carries_the_diff():
     horizon_end = datetime(2025, 1, 1, 14, 50, tzinfo=UTC) + config.forecast.horizon
     assert event.details["forecastTime"] == horizon_end.isoformat().replace("+00:00", "Z")
     assert scaling_summary(event.details) == (
-        f"4 → 9 replicas: p90 forecast 870 by {horizon_end:%H:%M}, capacity 600"
+        f"4 → 9 replicas: p90 forecast 870 at {horizon_end:%H:%M}, capacity 600"
+    )
+    assert "unit" not in event.details  # no spec.metric.unit
+    with_unit = replace(config, unit="rps")
+    event = scaling_event("demo", "web", "Deployment/web", _decision(4, 9), with_unit, True)
+    assert event.details["unit"] == "rps"
+    assert scaling_summary(event.details) == (
+        f"4 → 9 replicas: p90 forecast 870 rps at {horizon_end:%H:%M}, capacity 600"
     )
     json.dumps(event.to_payload())
 

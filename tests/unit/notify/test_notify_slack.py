@@ -1,35 +1,55 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from notifyhelpers import make_event
 from prognos.notify import slack
 from prognos.notify.events import EventType, Severity
+from prognos.notify.scaling import scaling_event
+from prognos.scaling import Decision, Reason
+from prognos.scaling.spec import config_from_spec
 
 
 def _scaling_event():
-    return make_event(
-        type=EventType.SCALING_DECISION,
-        severity=Severity.INFO,
-        title="web scaled up ahead of load",
-        text="PredictiveScaler web: 4 -> 9 replicas",
-        source="PredictiveScaler/web",
-        incident=None,
-        details={
-            "fromReplicas": 4,
-            "toReplicas": 9,
-            "forecastLoad": 870.4,
-            "quantile": "0.9",
-            "forecastTime": "2025-01-01T14:55:00Z",
-            "capacity": 600,
-            "unit": "rps",
-        },
+    """A scale-up as the scaler sends it: spec -> ScalerConfig -> scaling_event (no hand-made
+    details, so the unit and forecast time come through the real path)."""
+    config = config_from_spec(
+        {
+            "maxReplicas": 20,
+            "metric": {
+                "query": "sum(rate(requests[1m]))",
+                "targetPerReplica": "150",
+                "unit": "rps",
+            },
+            "forecast": {"horizon": "5m", "quantile": "0.9"},
+        }
     )
+    decision = Decision(
+        time=datetime(2025, 1, 1, 14, 50, tzinfo=UTC),
+        current_replicas=4,
+        desired_replicas=9,
+        load=610.0,
+        forecast_load=870.4,
+        reactive_replicas=5,
+        forecast_replicas=9,
+        reasons=(Reason.SCALE_UP_FORECAST,),
+        model="ets",
+        forecast_used=True,
+        model_error=0.8,
+        recommend_only=False,
+    )
+    return scaling_event("demo", "web", "Deployment/web", decision, config, applied=True)
 
 
 def test_scaling_diff_line():
     assert slack.scaling_summary(_scaling_event().details) == (
-        "4 → 9 replicas: p90 forecast 870 rps by 14:55, capacity 600"
+        "4 → 9 replicas: p90 forecast 870 rps at 14:55, capacity 600"
+    )
+    # Without spec.metric.unit the line has no unit.
+    details = {k: v for k, v in _scaling_event().details.items() if k != "unit"}
+    assert slack.scaling_summary(details) == (
+        "4 → 9 replicas: p90 forecast 870 at 14:55, capacity 600"
     )
 
 
@@ -69,8 +89,8 @@ def test_mrkdwn_is_escaped():
 
 def test_fallback_text_carries_the_whole_message():
     text = slack.fallback_text(_scaling_event())
-    assert text.startswith("[info] web scaled up ahead of load")
-    assert "p90 forecast 870 rps" in text
+    assert text.startswith("[info] Deployment/web scaled up: 4 → 9 replicas")
+    assert "p90 forecast 870 rps at 14:55" in text
     assert "demo/Deployment/web" in text
 
 

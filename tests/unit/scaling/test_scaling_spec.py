@@ -26,6 +26,12 @@ def test_minimal_spec_gets_hpa_defaults():
     assert c.forecast.model == "auto" and c.forecast.interval_level == pytest.approx(0.8)
 
 
+def test_metric_unit_is_carried_for_notifications():
+    assert config_from_spec(MINIMAL).unit == ""
+    spec = {**MINIMAL, "metric": {**MINIMAL["metric"], "unit": "rps"}}
+    assert config_from_spec(spec).unit == "rps"
+
+
 def test_full_spec():
     spec = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
@@ -68,6 +74,8 @@ def test_full_spec():
         ({"metric": {"targetPerReplica": 0.5}}, "spec.metric.targetPerReplica"),
         ({"metric": {"targetPerReplica": "lots"}}, "spec.metric.targetPerReplica"),
         ({"metric": {"targetPerReplica": "0"}}, "spec.metric.targetPerReplica"),
+        ({"metric": {"targetPerReplica": "1", "unit": "x" * 17}}, "spec.metric.unit"),
+        ({"metric": {"targetPerReplica": "1", "unit": 5}}, "spec.metric.unit"),
         ({"forecast": {"horizon": "5 minutes"}}, "spec.forecast.horizon"),
         ({"forecast": {"quantile": "1.5"}}, "spec.forecast.quantile"),
         ({"forecast": {"quantile": 0.9}}, "spec.forecast.quantile"),
