@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -174,6 +175,29 @@ def test_auto_survives_failing_candidates(monkeypatch):
     fc = model.predict(5)  # everything failed: naive fallback with naive's own band
     assert model.chosen_ == ("naive",)
     assert np.all(fc.upper[0.8] - fc.lower[0.8] > 0)
+
+
+def test_auto_drops_a_candidate_that_exceeds_its_time_budget(monkeypatch):
+    real_build = auto_module._build
+
+    def slow_linear(prepared):
+        """Linear, but each fit takes longer than the whole budget."""
+        time.sleep(0.3)
+        return real_build("linear").fit_prepared(prepared)
+
+    class Slow:
+        fit_prepared = staticmethod(slow_linear)
+
+    monkeypatch.setattr(
+        auto_module, "_build", lambda label: Slow() if label == "linear" else real_build(label)
+    )
+    started = time.perf_counter()
+    model = AutoForecaster(candidates=("linear", "naive"), time_budget=0.1).fit(seasonal_load(3))
+    assert "time budget" in model.skipped_["linear"]
+    assert "linear" not in model.scores_
+    assert model.chosen_ == ("naive",)
+    assert time.perf_counter() - started < 3.0, "one slow fit, not one per origin"
+    assert np.isfinite(model.predict(5).mean).all()
 
 
 def test_constant_series_gives_a_flat_zero_width_forecast():
