@@ -201,6 +201,11 @@ def test_pause_annotation_on_the_target_stops_actions(kube, namespace, operator)
         ({"interval": "1s"}, "interval must be at least 5s"),
         ({"forecast": {"model": "crystal-ball"}}, "Unsupported value"),
         ({"metric": {"query": QUERY, "targetPerReplica": "-3"}}, "targetPerReplica"),
+        ({"forecast": {"refitInterval": "10s"}}, "refitInterval must be at least 1m"),
+        ({"forecast": {"refitInterval": "48h"}}, "refitInterval must be at most 24h"),
+        ({"forecast": {"history": "0d"}}, "history must be longer than 0"),
+        ({"forecast": {"season": "0h0m"}}, "season must be longer than 0"),
+        ({"forecast": {"history": "2w"}}, "should match"),
     ],
 )
 def test_invalid_specs_are_refused_at_apply_with_a_readable_message(
@@ -210,6 +215,18 @@ def test_invalid_specs_are_refused_at_apply_with_a_readable_message(
         create_psc(kube, namespace, "bad", spec("x", **change))
     assert err.value.status == 422
     assert message in err.value.body
+
+
+def test_day_durations_and_bounds_are_accepted(kube, namespace, crds):
+    """The zero-refusing rule must not catch real values such as 14d, 1d12h or 0.5d."""
+    for i, forecast in enumerate(
+        [
+            {"history": "14d", "season": "1d", "refitInterval": "1m"},
+            {"history": "1d12h", "season": "0.5d", "refitInterval": "24h"},
+            {"history": "10d", "season": "168h", "refitInterval": "90m"},
+        ]
+    ):
+        create_psc(kube, namespace, f"ok-{i}", spec("x", forecast=forecast))
 
 
 def test_statefulset_and_custom_resource_with_scale(kube, namespace, operator):

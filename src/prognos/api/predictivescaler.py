@@ -1,7 +1,7 @@
 """The ``PredictiveScaler`` custom resource: schema, CEL rules, printer columns.
 
 The schema refuses at ``kubectl apply`` what can be refused statically (types, ranges, enums,
-patterns, min <= max, mutually exclusive fallback fields, horizon shorter than history). The
+patterns, min <= max, mutually exclusive fallback fields, duration bounds). The
 operator then parses the same spec with ``prognos.scaling.spec.config_from_spec`` (one function
 shared with ``prognos simulate``), so anything the schema cannot express, such as quantities
 with units, still ends in a ``Ready=False reason=InvalidSpec`` condition and never in a crash.
@@ -32,6 +32,11 @@ from prognos.forecasting import MODEL_NAMES
 
 KIND = "PredictiveScaler"
 PLURAL = "predictivescalers"
+
+
+def _positive_long_duration(field: str) -> dict[str, Any]:
+    """CEL cannot parse days ("14d"), so the rule refuses the all-zero spellings instead."""
+    return rule("!self.matches('^(0+(\\\\.0+)?(ms|s|m|h|d))+$')", f"{field} must be longer than 0")
 
 
 def _rules(direction: str) -> dict[str, Any]:
@@ -135,12 +140,28 @@ def spec_schema() -> dict[str, Any]:
                         "How much history a fit reads (e.g. 14d).",
                         pattern=LONG_DURATION_PATTERN,
                         max_length=32,
+                        rules=[_positive_long_duration("history")],
                     ),
                     "season": string(
-                        "Main seasonality (e.g. 1d).", pattern=LONG_DURATION_PATTERN, max_length=32
+                        "Main seasonality (e.g. 1d).",
+                        pattern=LONG_DURATION_PATTERN,
+                        max_length=32,
+                        rules=[_positive_long_duration("season")],
                     ),
                     "refitInterval": string(
-                        "How often the model is refit.", pattern=DURATION_PATTERN, max_length=32
+                        "How often the model is refit.",
+                        pattern=DURATION_PATTERN,
+                        max_length=32,
+                        rules=[
+                            rule(
+                                "duration(self) >= duration('1m')",
+                                "refitInterval must be at least 1m",
+                            ),
+                            rule(
+                                "duration(self) <= duration('24h')",
+                                "refitInterval must be at most 24h",
+                            ),
+                        ],
                     ),
                     "quantile": string(
                         "Quantile of the forecast to provision for, as a decimal string.",
