@@ -218,10 +218,14 @@ def create_crashloop_ladder(
     rungs: int = 3,
     max_replicas: int = 20,
     notify: list[str] | None = None,
+    actions: list[dict[str, Any]] | None = None,
+    max_unavailable: int | None = None,
 ) -> None:
     """A crash-looping Deployment ``target`` (2 replicas, pod-template label FAULT_LABEL=
     crashloop) and a RemediationPolicy ``name`` on it: a ladder of ``rungs`` identical
     ``scaleOut`` rungs (by 1, up to ``max_replicas``), cooldown 1h, notifying ``notify``.
+    ``actions`` replaces that ladder with these rungs (each given ``verify_within``);
+    ``max_unavailable`` sets the policy's blast radius for pod actions (deletePod, evictPod).
 
     No rung can cure the crash loop, so every rung runs once and the ladder escalates.
     """
@@ -229,14 +233,19 @@ def create_crashloop_ladder(
     sick["spec"]["template"]["metadata"]["labels"][FAULT_LABEL] = "crashloop"
     k8s.AppsV1Api(kube).create_namespaced_deployment(ns, sick)
     rung = {"scaleOut": {"by": 1, "max": max_replicas}, "verifyWithin": verify_within}
+    ladder = [rung] * rungs
+    if actions is not None:
+        ladder = [{**a, "verifyWithin": verify_within} for a in actions]
     spec: dict[str, Any] = {
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
         "signals": [{"name": "crashloop", "kubernetes": {"crashLoop": True}}],
-        "actions": [rung] * rungs,
+        "actions": ladder,
         "cooldown": "1h",
     }
     if notify is not None:
         spec["notify"] = list(notify)
+    if max_unavailable is not None:
+        spec["maxUnavailable"] = max_unavailable
     policy = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "RemediationPolicy",
@@ -317,10 +326,12 @@ def wait_channels_ready(kube: Any, ns: str, count: int, timeout: float, what: st
 
 
 def wait_ladder_escalated(
-    kube: Any, ns: str, timeout: float, what: str, rungs: int = 3
+    kube: Any, ns: str, timeout: float, what: str, rungs: int = 3, types: list[str] | None = None
 ) -> dict[str, Any]:
     """Wait until the namespace's only Incident is Escalated after a ``rungs``-rung scaleOut
-    ladder, each rung applied exactly once; return that Incident's status."""
+    ladder (or a ladder of these action ``types``), each rung applied exactly once; return that
+    Incident's status."""
+    expected = ["scaleOut"] * rungs if types is None else list(types)
     inc = wait_for(
         lambda: (
             (items := incidents(kube, ns))
@@ -333,7 +344,7 @@ def wait_ladder_escalated(
     assert len(inc) == 1, [i["metadata"]["name"] for i in inc]
     status: dict[str, Any] = inc[0]["status"]
     actions = status["actions"]
-    assert [a["type"] for a in actions] == ["scaleOut"] * rungs, actions
+    assert [a["type"] for a in actions] == expected, actions
     assert all(a["state"] in ("Unverified", "Applied") for a in actions), actions
-    assert status["actionCount"] == rungs, status
+    assert status["actionCount"] == len(expected), status
     return status

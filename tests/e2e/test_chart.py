@@ -7,10 +7,10 @@ were missing a verb, the scenario would fail with a 403.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,21 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from kubehelpers import OperatorProcess, condition, create_psc, get_psc, wait_for
+from kubehelpers import (
+    OperatorProcess,
+    condition,
+    create_crashloop_ladder,
+    create_psc,
+    fresh_namespace,
+    get_psc,
+    incidents,
+    replicas,
+    wait_for,
+    wait_ladder_escalated,
+)
 from prognos.cli import build_parser
 from prognos.operator.sharding import Shard
+from prognos.remediation.actions import RESTARTED_AT
 from prognos.sandbox.objects import demo_deployment
 
 pytestmark = pytest.mark.e2e
@@ -408,10 +420,18 @@ def test_install_runs_the_pod_and_rbac_is_least_privilege(tools, release, kube):
     allowed = [
         ("patch", "deployments.apps", "--subresource=scale", "-n", "default"),
         ("get", "statefulsets.apps", "--subresource=scale", "-n", "default"),
+        ("get", "deployments.apps", "-n", "default"),
+        ("patch", "deployments.apps", "-n", "default"),  # rollout restart, rollback
+        ("list", "replicasets.apps", "-n", "default"),  # rollback revisions
         ("list", "pods", "-n", "default"),
+        ("watch", "pods", "-A"),
+        ("delete", "pods", "-n", "default"),
         ("watch", "predictivescalers.prognos.io", "-A"),
         ("patch", "predictivescalers.prognos.io", "--subresource=status", "-n", "default"),
+        ("create", "incidents.prognos.io", "-n", "default"),
+        ("delete", "incidents.prognos.io", "-n", "default"),
         ("create", "pods", "--subresource=eviction", "-n", "default"),
+        ("create", "jobs.batch", "-n", "default"),
         ("create", "events", "-n", "default"),
         ("get", "secrets", "-n", release),
     ]
@@ -419,6 +439,16 @@ def test_install_runs_the_pod_and_rbac_is_least_privilege(tools, release, kube):
         ("get", "secrets", "-n", "default"),
         ("list", "secrets", "-A"),
         ("create", "pods", "-n", "default"),
+        # Removed as unused: no code reads or writes these.
+        ("get", "poddisruptionbudgets.policy", "-n", "default"),
+        ("list", "poddisruptionbudgets.policy", "-A"),
+        ("get", "controllerrevisions.apps", "-n", "default"),
+        ("list", "controllerrevisions.apps", "-A"),
+        ("create", "events.events.k8s.io", "-n", "default"),
+        ("patch", "events", "-n", "default"),
+        ("list", "deployments.apps", "-A"),
+        ("watch", "statefulsets.apps", "-A"),
+        ("list", "jobs.batch", "-A"),
         ("create", "clusterroles"),
         ("create", "rolebindings", "-n", release),
         ("escalate", "clusterroles"),
@@ -434,15 +464,29 @@ def test_install_runs_the_pod_and_rbac_is_least_privilege(tools, release, kube):
         assert out.stdout.strip() == "no", f"operator must not be allowed to {case}"
 
 
-def test_operator_with_the_chart_token_is_healthy_and_scales(
+#: The healing ladder run under the chart's token: each rung a different write the RBAC must
+#: allow (patch of the pod template, pod delete with a uid precondition, /scale patch).
+HEALING_LADDER: list[dict[str, Any]] = [
+    {"rolloutRestart": {}},
+    {"deletePod": {}},
+    {"scaleOut": {"by": 1, "max": 5}},
+]
+
+
+def test_operator_with_the_chart_token_is_healthy_scales_and_heals(
     tools, release, kube, sandbox, tmp_path
 ):
-    """What `helm test` checks (/healthz), plus a real scaling scenario under the chart's RBAC."""
+    """What `helm test` checks (/healthz), then one operator process with the chart's
+    ServiceAccount token scales a Deployment and heals a crash loop through a three-rung ladder:
+    the RBAC is sufficient for every write, not only minimal."""
     config = sa_kubeconfig(kube, sandbox, release, "prognos", tmp_path / "kubeconfig")
     box = dict(sandbox, kubeconfig=str(config))
     proc = OperatorProcess(box, tmp_path / "operator.log")
-    ns = f"rbac-{uuid.uuid4().hex[:6]}"
-    k8s.CoreV1Api(kube).create_namespace({"metadata": {"name": ns}})
+    # Deleted (and waited for) while this operator still runs, so it releases its own
+    # finalizers: that write goes through the chart's RBAC too.
+    scaling = fresh_namespace(kube, "rbac", wait_gone=True, suffix_len=6)
+    healing = fresh_namespace(kube, "rbac-heal", wait_gone=True, suffix_len=6)
+    ns, heal_ns = next(scaling), next(healing)
     proc.start()  # waits for /healthz, as the chart's helm test pod does
     try:
         k8s.AppsV1Api(kube).create_namespaced_deployment(ns, demo_deployment(ns, "web", 1))
@@ -471,13 +515,44 @@ def test_operator_with_the_chart_token_is_healthy_and_scales(
         )
         psc = get_psc(kube, ns, "web")
         assert condition(psc, "Ready")["status"] == "True"
+        assert "prognos_scaler_desired_replicas" in proc.metrics()
+
+        # Both crash-looping pods are unavailable already: deleting them costs nothing, and
+        # the default blast radius (1) would hold the deletePod rung back.
+        create_crashloop_ladder(kube, heal_ns, actions=HEALING_LADDER, max_unavailable=2)
+        status = wait_ladder_escalated(
+            kube,
+            heal_ns,
+            timeout=150,
+            what="the crash-loop ladder to escalate under the chart's RBAC",
+            types=[next(iter(rung)) for rung in HEALING_LADDER],
+        )
+        restart, delete, scale_out = status["actions"]
+        # Every rung's write really happened, not only its record.
+        template = k8s.AppsV1Api(kube).read_namespaced_deployment("sick", heal_ns).spec.template
+        restarted = (template.metadata.annotations or {}).get(RESTARTED_AT)
+        assert restarted and restarted == restart["params"]["restartedAt"], restart
+        deleted = {p["uid"] for p in delete["params"]["pods"]}
+        assert deleted, delete
+        live = k8s.CoreV1Api(kube).list_namespaced_pod(heal_ns).items
+        assert deleted.isdisjoint(
+            p.metadata.uid for p in live if p.metadata.deletion_timestamp is None
+        ), delete
+        assert replicas(kube, heal_ns, "sick") >= int(scale_out["params"]["to"]) == 3, scale_out
+        assert all(a.get("appliedAt") for a in status["actions"]), status["actions"]
+        [incident] = incidents(kube, heal_ns)
+        assert incident["spec"]["signal"] == "crashloop"
+        next(scaling, None)
+        next(healing, None)
         forbidden = [line for line in proc.logs().splitlines() if "Forbidden" in line]
         assert forbidden == []
-        assert "prognos_scaler_desired_replicas" in proc.metrics()
     finally:
+        # Leave no scaler or policy behind for the rest of the session's operators to pick up.
+        for gen in (scaling, healing):
+            # A failure here must not hide the one that brought us here.
+            with contextlib.suppress(Exception):
+                next(gen, None)
         proc.stop()
-        # Leave no scaler behind for the rest of the session's operators to pick up.
-        k8s.CoreV1Api(kube).delete_namespace(ns)
 
 
 def test_upgrade_then_uninstall_leaves_only_the_crds(tools, release, kube):

@@ -67,10 +67,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [prognos.io]
   resources: [incidents]
   verbs: [get, list, watch, create, patch, delete]
-# Scaling through /scale; the targets themselves are read for annotations (pause).
+# Scaling through /scale; the targets themselves are read (get) for annotations (pause) and,
+# for remediation, their selector and pod template. Nothing lists or watches them.
 - apiGroups: [apps]
-  resources: [deployments, statefulsets, replicasets, daemonsets, controllerrevisions]
-  verbs: [get, list, watch]
+  resources: [deployments, statefulsets, daemonsets]
+  verbs: [get]
+# A Deployment's ReplicaSets carry the revisions a rollback goes back to.
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [get, list]
 - apiGroups: [apps]
   resources: [deployments/scale, statefulsets/scale, replicasets/scale]
   verbs: [get, patch]
@@ -78,29 +83,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
   verbs: [patch]
+# Pods are watched for crash-loop signals; deletePod deletes one (uid precondition).
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, delete]
+# evictPod goes through the Eviction API; the API server itself checks PodDisruptionBudgets.
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]
-- apiGroups: [policy]
-  resources: [poddisruptionbudgets]
-  verbs: [get, list, watch]
+# The job action creates its Job once; an existing one is read, never listed.
 - apiGroups: [batch]
   resources: [jobs]
-  verbs: [get, list, watch, create]
-# Events on targets and on Prognos' objects.
+  verbs: [get, create]
+# core/v1 Events on targets and on Prognos' objects, by Prognos and by Kopf: created only.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- range .Values.rbac.extraScaleTargets }}
 - apiGroups: [{{ .apiGroup | quote }}]
   resources: {{ toYaml .resources | nindent 4 }}
-  verbs: [get, list, watch]
+  verbs: [get]
 - apiGroups: [{{ .apiGroup | quote }}]
   resources:
   {{- range .resources }}
