@@ -2,11 +2,12 @@
 
 A model that was fine at fit time can go bad (a regime change, a holiday, a broken metric), and
 a bad forecast that raises capacity costs money while one that fails to raise it costs nothing
-compared with plain HPA. So the engine keeps scoring the forecasts it actually used against what
-happened, next to the error seasonal naive (the value one season earlier) would have made on the
-same points. The ratio of the two mean absolute errors is a relative MAE (MASE with the
-out-of-sample seasonal-naive error as the scale); above a threshold the engine ignores the
-forecast until the ratio recovers, with hysteresis so it does not toggle every tick.
+compared with plain HPA. So the engine keeps scoring the forecasts it uses (the path shifted by
+its smoothed anchor, see ``ScalerEngine._score``) against what happened, next to the error
+seasonal naive (the value one season earlier) would have made on the same points. The ratio of
+the two mean absolute errors is a relative MAE (MASE with the out-of-sample seasonal-naive error
+as the scale); above a threshold the engine ignores the forecast until the ratio recovers, with
+hysteresis so it does not toggle every tick.
 """
 
 from __future__ import annotations

@@ -275,8 +275,6 @@ class ScalerEngine:
             window_seconds=config.forecast.accuracy_window.total_seconds(),
             min_points=config.forecast.min_accuracy_points,
         )
-        # Latest (actual - cached mean): re-anchors the cached path on the newest observation.
-        self._offset = 0.0
         window = config.forecast.accuracy_window.total_seconds()
         self.horizon_bounds = BoundCalibrator(window, CALIBRATION_POINTS)
         self.window_bounds = BoundCalibrator(window, CALIBRATION_POINTS)
@@ -313,7 +311,6 @@ class ScalerEngine:
     def install(self, model: FittedModel) -> None:
         """Swap in a newly fitted model (or a failed fit, which disables the forecast)."""
         self.model = model
-        self._offset = 0.0
         self._anchor = None  # offsets are relative to the installed path
 
     # -- deciding --------------------------------------------------------------------------
@@ -434,17 +431,27 @@ class ScalerEngine:
         return None
 
     def _score(self, sample_s: float, load: float) -> None:
-        """Feed the accuracy guard with the cached forecast of this sample, if there is one."""
+        """Score this sample's forecast for the accuracy guard, then move the anchor onto it.
+
+        What is scored is what the engine uses: the cached path shifted by the smoothed anchor
+        as it stood before this sample, against seasonal naive (the value one season earlier).
+        The anchor is kept here, for every sample, so that it also moves while the forecast is
+        switched off and the guard can see a model recover.
+        """
         m = self.model
         i = self._index(sample_s)
-        if m is None or i is None or sample_s <= self.tracker.last_time:
+        if m is None or i is None or sample_s <= self._anchor_time:
             return
         naive = float(m.naive[i])
-        if math.isfinite(naive):
-            # What the anchored forecast said one step ahead: the path plus the previous offset.
-            predicted = float(m.mean[i]) + self._offset
-            self.tracker.observe(sample_s, load, predicted, naive)
-        self._offset = load - float(m.mean[i])
+        if self._anchor is not None and math.isfinite(naive):
+            self.tracker.observe(sample_s, load, float(m.mean[i]) + self._anchor, naive)
+        # Exponentially smoothed anchor: one noisy sample does not move the whole path (nor,
+        # unsmoothed, would the guard see the previous sample's noise twice and call a good
+        # forecast of a noisy seasonal load no better than seasonal naive).
+        offset = load - float(m.mean[i])
+        a = self.config.forecast.anchor_smoothing
+        self._anchor = offset if self._anchor is None else a * self._anchor + (1 - a) * offset
+        self._anchor_time = sample_s
         ratio = self.tracker.ratio
         fc = self.config.forecast
         if ratio is not None:
@@ -480,13 +487,8 @@ class ScalerEngine:
             return None, None, [Reason.FORECAST_UNAVAILABLE]
         i = self._index(sample_s)
         offset = load - float(m.mean[i]) if i is not None else 0.0
-        if i is not None and sample_s > self._anchor_time:
-            # Exponentially smoothed anchor: one noisy sample does not move the whole path.
-            self._anchor_time = sample_s
-            a = fc.anchor_smoothing
-            self._anchor = offset if self._anchor is None else a * self._anchor + (1 - a) * offset
         if i is not None and self._anchor is not None:
-            offset = self._anchor
+            offset = self._anchor  # smoothed, kept by _score
         value = self._bound(self.horizon_bounds, now_s, lo, hi, offset)
         return value, self._confirm_load(now_s, lo, offset), []
 

@@ -101,8 +101,11 @@ def test_degraded_model_falls_back_to_reactive_and_recovers():
     fc = replace(config().forecast, min_accuracy_points=3)
     eng = ScalerEngine(config(forecast=fc))
     now = T0
-    # The model says 500 every step while the load is 100; seasonal naive says 100.
-    eng.install(flat_model(now, mean=500.0, upper=600.0, naive=100.0))
+    # The model's path jumps 100 <-> 500 every step while the load is a flat 100 and seasonal
+    # naive says 100: re-anchoring cannot repair a wrong shape.
+    model = flat_model(now, mean=100.0, upper=600.0, naive=100.0)
+    model.mean[1::2] = 500.0
+    eng.install(model)
     reasons = []
     for k in range(1, 8):
         t = now + k * STEP
@@ -112,6 +115,53 @@ def test_degraded_model_falls_back_to_reactive_and_recovers():
     assert eng.state.degraded
     assert d.desired_replicas == 10
     assert d.model_error is not None and d.model_error > 1.0
+
+
+def test_a_wrong_level_alone_is_not_degraded():
+    """The path is re-anchored on each observation, so an offset level costs nothing."""
+    fc = replace(config().forecast, min_accuracy_points=3)
+    eng = ScalerEngine(config(forecast=fc))
+    eng.install(flat_model(T0, mean=500.0, upper=600.0, naive=100.0))
+    for k in range(1, 8):
+        d = eng.decide(now=T0 + k * STEP, current_replicas=10, load=100.0)
+    assert not eng.state.degraded
+    assert d.model_error == pytest.approx(0.0)
+
+
+def test_a_good_forecast_of_a_noisy_seasonal_load_stays_on():
+    """Daily shape plus white noise: the exact path must beat seasonal naive's every day.
+
+    When the guard scored the unsmoothed anchor, the ratio here sat at about 1.0 and the guard
+    switched the forecast off for 277 of the 288 ticks.
+    """
+    n = 288
+    k = np.arange(3 * n)
+    shape = 500.0 + 300.0 * np.sin(2 * np.pi * k / n)
+    load = shape + np.random.default_rng(1).normal(0.0, 30.0, len(k))
+    fc = replace(config().forecast, min_accuracy_points=12)
+    eng = ScalerEngine(config(forecast=fc))
+    start = epoch_seconds(T0) + 2 * n * STEP.total_seconds()
+    eng.install(
+        FittedModel(
+            model="exact-shape",
+            fitted_at=start - STEP.total_seconds(),
+            start=start,
+            step=STEP.total_seconds(),
+            mean=shape[2 * n :],
+            upper=shape[2 * n :] + 60.0,
+            naive=load[n : 2 * n],
+        )
+    )
+    degraded = 0
+    for i in range(n):
+        d = eng.decide(
+            now=T0 + (2 * n + i) * STEP, current_replicas=10, load=float(load[2 * n + i])
+        )
+        degraded += eng.state.degraded
+    # The first dozen scored points are a noisy estimate; a whole day settles it.
+    assert degraded <= 0.15 * n, f"forecast off for {degraded} of {n} ticks"
+    assert not eng.state.degraded
+    assert d.model_error is not None and d.model_error < 0.9
 
 
 def test_good_model_is_not_degraded():
