@@ -89,6 +89,26 @@ VALUE_SETS: dict[str, list[str]] = {
         "--set",
         "watchNamespaces={team-a,team-b}",
     ],
+    # The default NotificationChannel: a signed webhook reading its URL and signing secret from
+    # a Secret, only the news people act on, rate-limited; the CRD validates it server-side.
+    "notification-channel": [
+        "--set",
+        "defaultNotificationChannel.enabled=true",
+        "--set",
+        "defaultNotificationChannel.name=oncall",
+        "--set",
+        "defaultNotificationChannel.spec.webhook.urlSecretRef.name=oncall-webhook",
+        "--set",
+        "defaultNotificationChannel.spec.webhook.signingSecretRef.name=oncall-webhook",
+        "--set",
+        "defaultNotificationChannel.spec.filter.types={IncidentOpened,Escalated,Resolved}",
+        "--set",
+        "defaultNotificationChannel.spec.rateLimit.perMinute=30",
+        "--set",
+        "defaultNotificationChannel.spec.rateLimit.burst=10",
+        "--set",
+        "defaultNotificationChannel.spec.dedupWindow=15m",
+    ],
     # One label-selector release; `\,` escapes the commas from --set's own splitting.
     "selector": [
         "--set",
@@ -182,6 +202,55 @@ def test_lint_template_and_server_side_dry_run(tools, crds, servicemonitor_crd, 
     assert {"Deployment", "ServiceAccount"} <= kinds
     out = kubectl(tools, "apply", "--dry-run=server", "-f", "-", stdin=rendered)
     assert "(server dry run)" in out.stdout
+
+
+def test_several_replicas_need_peering(tools):
+    """Two unpeered replicas would be two active operators writing the same objects."""
+    for extra in ([], ["--set", "sharding.shards=2"]):
+        out = helm(
+            tools, "template", "x", str(CHART), "--set", "replicaCount=2", *extra, check=False
+        )
+        assert out.returncode != 0, extra
+        assert "replicaCount: 2 replicas without peering" in out.stderr, out.stderr
+        assert "set peering" in out.stderr
+    for ok in (["--set", "replicaCount=1"], ["--set", "replicaCount=2", "--set", "peering=p"]):
+        docs = render(tools, *ok)
+        assert all(d["spec"]["replicas"] in (1, 2) for d in of_kind(docs, "Deployment"))
+
+
+def test_helm_test_pod_only_goes_through_a_rendered_service(tools):
+    for values in [*VALUE_SETS.values(), ["--set", "metrics.service.enabled=false"]]:
+        docs = render(tools, *values)
+        services = {d["metadata"]["name"] for d in of_kind(docs, "Service")}
+        pods = of_kind(docs, "Pod")
+        if "prognos-metrics" not in services:
+            assert pods == [], values
+            continue
+        [pod] = pods
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        assert "http://prognos-metrics:8080/healthz" in pod["spec"]["containers"][0]["command"][2]
+    assert of_kind(render(tools, "--set", "metrics.service.enabled=false"), "Pod") == []
+
+
+def test_default_notification_channel_needs_a_spec(tools):
+    empty = helm(
+        tools,
+        "template",
+        "x",
+        str(CHART),
+        "--set",
+        "defaultNotificationChannel.enabled=true",
+        check=False,
+    )
+    assert empty.returncode != 0
+    assert "defaultNotificationChannel.spec" in empty.stderr, empty.stderr
+    [channel] = of_kind(render(tools, *VALUE_SETS["notification-channel"]), "NotificationChannel")
+    assert (channel["metadata"]["name"], channel["metadata"]["namespace"]) == (
+        "oncall",
+        "prognos-system",
+    )
+    assert channel["spec"]["webhook"]["urlSecretRef"] == {"name": "oncall-webhook"}
+    assert channel["spec"]["filter"]["types"] == ["IncidentOpened", "Escalated", "Resolved"]
 
 
 def test_schema_refuses_unknown_and_inconsistent_values(tools):
