@@ -70,9 +70,13 @@ def remove_webhook(kube: Any) -> None:
 @pytest.fixture(scope="module")
 def demo_env(sandbox: dict[str, Any], kube: Any, crds: None) -> Iterator[dict[str, Any]]:
     """The sandbox the demo reuses; afterwards, what the demo left for a stopped operator
-    (policy, incidents, webhook channel and Secret, crash-looping pods) is removed."""
+    (policy, sample scaler, incidents, webhook channel and Secret, crash-looping pods) is
+    removed."""
     yield sandbox
     _strip_and_delete(kube, "remediationpolicies", demo_scenario.POLICY)
+    # The sample scaler the demo applies: left behind, a later operator in the same session
+    # would start scaling demo/web beside the tests.
+    _strip_and_delete(kube, "predictivescalers", "web")
     for inc in custom(kube).list_namespaced_custom_object(GROUP, VERSION, NS, "incidents")["items"]:
         if (inc.get("spec") or {}).get("policy") == demo_scenario.POLICY:
             _strip_and_delete(kube, "incidents", inc["metadata"]["name"])

@@ -142,11 +142,16 @@ def test_crash_loop_is_restarted_and_the_incident_resolves(kube, namespace, oper
     # The fix is real: the crashing pod is gone and the workload is healthy again.
     assert victim not in {p.metadata.name for p in pods(kube, namespace, "shop")}
     wait_for(lambda: len(ready_pods(kube, namespace, "shop")) == 2, 60, "healthy shop")
-    policy = custom(kube).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, "remediationpolicies", "shop-health"
-    )
+
+    def policy_settled() -> dict[str, Any] | None:
+        # The policy's status is written after the Incident's, so it may lag by one write.
+        policy = custom(kube).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "remediationpolicies", "shop-health"
+        )
+        return policy if (policy.get("status") or {}).get("openIncidents") == 0 else None
+
+    policy = wait_for(policy_settled, 30, "the policy to count no open incident")
     assert condition(policy, "Ready")["status"] == "True"
-    assert policy["status"]["openIncidents"] == 0
     events = k8s.CoreV1Api(kube).list_namespaced_event(
         namespace, field_selector="involvedObject.name=shop"
     )
