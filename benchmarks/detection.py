@@ -3,6 +3,12 @@
 Run from the repository root::
 
     python benchmarks/detection.py [--detector auto] [--sensitivity medium] [--details]
+    python benchmarks/detection.py --remediation 20,5    # also time-to-remediation, sandbox
+
+``--remediation CRASH,METRIC`` adds time-to-remediation in the real sandbox (signal onset to
+action applied, p50 and p95): it runs ``benchmarks/remediation_latency.py`` with that many
+crash-loop and metric-anomaly episodes against the sandbox in ``PROGNOS_SANDBOX_DIR`` (or a
+fresh one), so both halves of "detect, then act" are reported by one command.
 
 Labelled suite (deterministic, seed 0): every 5-minute shared trace (Azure, Google, Alibaba) and
 four synthetic seasonal series (14 days each) receive injected faults of five kinds, spaced at
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -228,7 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensitivity", default="medium")
     parser.add_argument("--for", dest="for_", default=None, help="persistence, e.g. 10m")
     parser.add_argument("--details", action="store_true", help="list misses and alarms")
+    parser.add_argument(
+        "--remediation",
+        metavar="CRASH,METRIC",
+        default=None,
+        help="also measure time-to-remediation in the sandbox with this many episodes",
+    )
     args = parser.parse_args(argv)
+    episodes = _episodes(parser, args.remediation)
     spec = {"detector": args.detector, "sensitivity": args.sensitivity}
     if args.for_:
         spec["for"] = args.for_
@@ -272,7 +286,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{7 * total_alarms / total_days:.2f}/week"
     )
     print(f"\n({time.perf_counter() - started:.0f} s)")
-    return 0
+    if episodes is None:
+        return 0
+    print("\nTime to remediation in the sandbox (benchmarks/remediation_latency.py)", flush=True)
+    crash, metric = episodes
+    script = Path(__file__).with_name("remediation_latency.py")
+    argv_ = [f"--crash-episodes={crash}", f"--metric-episodes={metric}"]
+    return subprocess.run([sys.executable, str(script), *argv_], check=False).returncode
+
+
+def _episodes(parser: argparse.ArgumentParser, raw: str | None) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    try:
+        crash, metric = (int(x) for x in raw.split(","))
+    except ValueError:
+        parser.error(f"--remediation: expected CRASH,METRIC episode counts, got {raw!r}")
+    if crash < 0 or metric < 0 or crash + metric == 0:
+        parser.error("--remediation: episode counts must be >= 0 and not both 0")
+    return crash, metric
 
 
 if __name__ == "__main__":
