@@ -562,3 +562,40 @@ def test_alertmanager_alert_acts_while_firing_and_only_closes_when_resolved(
         operator.stop()
         operator.extra = extra
         operator.start()
+
+
+def test_two_policies_on_one_target_share_its_cooldown(kube, namespace, operator):
+    # The template crashes: no action cures it, so the second policy stays held, visibly.
+    deploy(kube, namespace, "pay", fault="crashloop")
+    create_policy(kube, namespace, "pay-restart", crashloop_policy("pay", cooldown="5m"))
+    create_policy(
+        kube,
+        namespace,
+        "pay-scale",
+        crashloop_policy(
+            "pay", cooldown="5m", actions=[{"scaleOut": {"by": 1, "max": 5}, "verifyWithin": "5m"}]
+        ),
+    )
+
+    def one_acted_one_held() -> list[dict[str, Any]] | None:
+        items = incidents(kube, namespace)
+        if len(items) != 2:
+            return None
+        acted = [i for i in items if status(i).get("actions")]
+        held = [i for i in items if (condition(i, "Blocked") or {}).get("reason") == "Cooldown"]
+        return [acted[0], held[0]] if len(acted) == 1 and len(held) == 1 else None
+
+    acted, held = wait_for(one_acted_one_held, 90, "one action and one cooldown hold")
+    assert acted["spec"]["policy"] != held["spec"]["policy"]
+    assert acted["spec"]["target"] == held["spec"]["target"]
+    blocked = condition(held, "Blocked")
+    assert blocked["status"] == "True"
+    assert f"by RemediationPolicy/{acted['spec']['policy']}" in blocked["message"]
+    assert "cooldown 300s" in blocked["message"]
+    time.sleep(10)  # still within the cooldown: the held policy does nothing
+    items = incidents(kube, namespace)
+    assert sum(len(status(i).get("actions") or []) for i in items) == 1
+    if acted["spec"]["policy"] == "pay-restart":
+        assert deployment(kube, namespace, "pay").spec.replicas == 2  # no scale-out
+    else:
+        assert restarted_at(kube, namespace, "pay") is None  # no restart

@@ -1,11 +1,12 @@
 """Guards every action passes before it is planned (DESIGN §5 rule 2). Pure.
 
 Order, first refusal wins: pause annotation, the policy's circuit breaker, the operator-wide
-circuit breaker, the per-target cooldown (only before an incident's first action: later rungs
-are paced by ``verifyWithin``), and for pod actions the blast radius, which also chooses which
-affected pods may go. A refusal says until when it holds (``None``: until something changes),
-so the runner sleeps exactly that long. ``dryRun`` is not a guard: a dry run goes through the
-same guards and records what it *would* do.
+circuit breaker, the per-target cooldown (from the newest action on the target by *any* policy;
+only before an incident's first action: later rungs are paced by ``verifyWithin``), and for pod
+actions the blast radius, which also chooses which affected pods may go. A refusal says until
+when it holds (``None``: until something changes), so the runner sleeps exactly that long.
+``dryRun`` is not a guard: a dry run goes through the same guards and records what it *would*
+do.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ class GuardInputs:
     policy_actions: Sequence[float] = ()
     global_actions: Sequence[float] = ()
     global_limit: Limit | None = None
+    #: The newest action on the target by any policy (the cooldown is per target), and who.
     last_action_on_target: float | None = None
+    last_action_by: str | None = None
     first_action: bool = True
     unavailable: frozenset[str] = frozenset()  # pods of the target not Ready now
     affected: Sequence[str] = ()  # pods showing the signal
@@ -90,8 +93,9 @@ def check(policy: PolicyConfig, action: ActionSpec, inputs: GuardInputs, now: fl
             return GuardResult(
                 False,
                 "Cooldown",
-                f"last action on this target {now - inputs.last_action_on_target:.0f}s ago; "
-                f"cooldown {int(policy.cooldown_s)}s",
+                f"last action on this target {now - inputs.last_action_on_target:.0f}s ago"
+                + (f" (by {inputs.last_action_by})" if inputs.last_action_by else "")
+                + f"; cooldown {int(policy.cooldown_s)}s",
                 ready_at,
             )
     if action.kind in POD_ACTIONS:

@@ -151,9 +151,18 @@ def action_result(before: ActionState | None, now: ActionState) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TargetAction:
+    """The newest action planned on a target, and the policy that planned it."""
+
+    at: float
+    policy: str
+
+
 @dataclass
 class RemediationRuntime:
-    """Shared by every policy runner: clients, the pod cache, the operator-wide breaker."""
+    """Shared by every policy runner: clients, the pod cache, the operator-wide breaker and
+    the last action per target (the cooldown's input, whichever policy acted)."""
 
     kube: RemediationKube
     prometheus: PrometheusSource
@@ -165,6 +174,10 @@ class RemediationRuntime:
     restarts: RestartTracker = field(default_factory=RestartTracker)
     runners: dict[tuple[str, str], PolicyRunner] = field(default_factory=dict)
     global_actions: list[float] = field(default_factory=list)
+    #: Per (namespace, target): the newest live action and the newest dry-run record, from
+    #: every policy's Incidents (seeded from one list at start, then kept by the runners).
+    target_actions: dict[tuple[str, Target], TargetAction] = field(default_factory=dict)
+    target_dry_runs: dict[tuple[str, Target], TargetAction] = field(default_factory=dict)
     pause_after_plan: float = field(default_factory=lambda: _env_seconds(PAUSE_AFTER_PLAN_ENV))
     pause_after_act: float = field(default_factory=lambda: _env_seconds(PAUSE_AFTER_ACT_ENV))
     _seeded: bool = False
@@ -192,27 +205,59 @@ class RemediationRuntime:
         return list(self.pods.get(namespace, {}).values())
 
     async def seed_global(self) -> None:
-        """Seed the operator-wide breaker from every Incident once (survives restarts).
+        """Seed the operator-wide breaker and the per-target cooldowns from every Incident
+        once (they survive restarts).
 
         Every runner calls this when it starts, and after a restart they all start together:
         the lock makes the others wait for the first seed (each seeding too counted every
         recent action once per policy and held the breaker open for up to its window).
         """
         async with self._seed_lock:
-            if self._seeded or self.global_limit is None:
-                self._seeded = True
+            if self._seeded:
                 return
             try:
                 items = await asyncio.to_thread(self.kube.list_incidents, None, POLICY_LABEL)
             except Exception as exc:  # no list permission or API down: count from now on
                 log.warning("remediation.seed_failed", error=str(exc))
                 return
-            cutoff = time.time() - self.global_limit.window_s
+            cutoff = time.time() - (self.global_limit.window_s if self.global_limit else 0.0)
             for obj in items:
-                for record in Incident.from_object(obj).actions:
+                inc = Incident.from_object(obj)
+                self.note_incident(inc)
+                if self.global_limit is None:
+                    continue
+                for record in inc.actions:
                     if record.state is not ActionState.DRY_RUN and record.planned_at > cutoff:
                         self.global_actions.append(record.planned_at)
             self._seeded = True
+
+    def note_action(
+        self, namespace: str, target: Target, at: float, policy: str, dry_run: bool
+    ) -> None:
+        """An action was planned on ``target`` (by any policy): the cooldown counts from it."""
+        table = self.target_dry_runs if dry_run else self.target_actions
+        key = (namespace, target)
+        known = table.get(key)
+        if known is None or at > known.at:
+            table[key] = TargetAction(at, policy)
+
+    def note_incident(self, inc: Incident) -> None:
+        for record in inc.actions:
+            self.note_action(
+                inc.namespace,
+                inc.target,
+                record.planned_at,
+                inc.policy,
+                record.state is ActionState.DRY_RUN,
+            )
+
+    def last_action_on(self, namespace: str, target: Target, dry_run: bool) -> TargetAction | None:
+        """The newest action on ``target`` by any policy; a dry-run policy also counts dry-run
+        records (it previews what a live policy would be allowed), a live one never does."""
+        live = self.target_actions.get((namespace, target))
+        dry = self.target_dry_runs.get((namespace, target)) if dry_run else None
+        candidates = [x for x in (live, dry) if x is not None]
+        return max(candidates, key=lambda x: x.at) if candidates else None
 
     def count_global(self, t: float) -> None:
         self.global_actions.append(t)
@@ -302,6 +347,7 @@ class PolicyRunner:
                 log.info("remediation.outbox_republished", incident=inc.name, entries=sent)
             # Dry-run records count too: a dry run previews what the breaker would allow.
             self.action_times.extend(a.planned_at for a in inc.actions)
+            self.rt.note_incident(inc)  # in case the start-up seed could not list
             pending = inc.pending()
             if inc.open and pending is not None:
                 self.resuming.add(pending.key)
@@ -677,22 +723,16 @@ class PolicyRunner:
         pods: list[PodView],
         paused_by: str | None,
     ) -> GuardInputs:
-        last_on_target = max(
-            (
-                a.planned_at
-                for other in self.incidents.values()
-                if other.target == inc.target and other.name != inc.name
-                for a in other.actions
-                if a.state is not ActionState.DRY_RUN or policy.dry_run
-            ),
-            default=None,
-        )
+        # Every policy's actions on this target count (the cooldown is per target): kept by
+        # the runtime, seeded from the Incidents at start, no API call here.
+        last = self.rt.last_action_on(self.namespace, inc.target, policy.dry_run)
         return GuardInputs(
             paused_by=paused_by,
             policy_actions=list(self.action_times),
             global_actions=list(self.rt.global_actions),
             global_limit=self.rt.global_limit,
-            last_action_on_target=last_on_target,
+            last_action_on_target=None if last is None else last.at,
+            last_action_by=None if last is None else f"RemediationPolicy/{last.policy}",
             first_action=not inc.actions,
             unavailable=frozenset(p.name for p in pods if not p.ready),
             affected=obs.pods,
@@ -750,6 +790,8 @@ class PolicyRunner:
                 await self._escalate(policy, inc, s)
                 return None
             if s.kind is StepKind.PLAN:
+                # Before any await: another policy's runner on this target must see it now.
+                self.rt.note_action(self.namespace, inc.target, now, self.name, policy.dry_run)
                 await self._plan(policy, inc, s, pods)
                 continue
             if s.kind is StepKind.EXECUTE:
