@@ -431,6 +431,7 @@ def test_killed_after_acting_does_not_repeat_the_action(kube, namespace, operato
         _restart_operator(operator, {})
     action = status(inc)["actions"][0]
     assert "not repeated" in action["message"]
+    assert action["attempts"] == 1  # made once, by the killed process
     assert status(inc)["actionCount"] == 1
     time.sleep(5)
     assert deployment(kube, namespace, "queue").spec.replicas == 3  # 2 + 1, not 2 + 1 + 1

@@ -992,6 +992,9 @@ class PolicyRunner:
                 observed = None
             if observed is not None and act.took_effect(record, observed):
                 now = time.time()
+                # The interrupted process made this attempt (it is written with the result,
+                # which it never wrote): count it, or the record says the change never ran.
+                record.attempts += 1
                 record.state, record.applied_at = ActionState.APPLIED, now
                 record.verify_by = now + verify_within
                 record.message = "found already applied after an operator restart; not repeated"
