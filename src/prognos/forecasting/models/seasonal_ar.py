@@ -6,8 +6,10 @@ about a millisecond and ``auto`` can refit it at many backtest origins:
 1. trend = centred moving average over one day; ``detrended = y - trend``;
 2. daily profile = mean of ``detrended`` per time-of-day slot over the last ``profile_cycles``
    days, smoothed over a short circular window (a few cycles of history are noisy);
-3. weekly profile (when two weeks are present) = the same on what the daily profile leaves,
-   shrunk towards zero because each weekly slot has only a couple of samples;
+3. weekly profile (when two weeks are present) = the same per time-of-week slot on what the
+   daily profile leaves of ``y`` minus a one-week centred moving average (so weekends that are
+   lower than weekdays show up), shrunk towards zero because each weekly slot has only a couple
+   of samples;
 4. remainder = ``y - seasonal`` (it keeps the level) is forecast by an AR(p) with intercept
    fitted by least squares on recent data; with ``integrated=True`` the AR is fitted on
    differences instead, which follows level shifts rather than reverting to the recent mean.
@@ -80,6 +82,15 @@ def _circular_smooth(profile: FloatArray, width: int) -> FloatArray:
     return np.convolve(padded, kernel, mode="valid")
 
 
+def _hold_edges(x: FloatArray) -> FloatArray:
+    """``x`` with leading/trailing NaN replaced by the first/last finite value."""
+    ok = np.flatnonzero(np.isfinite(x))
+    out = x.copy()
+    out[: ok[0]] = x[ok[0]]
+    out[ok[-1] + 1 :] = x[ok[-1]]
+    return out
+
+
 def decompose(
     values: FloatArray,
     daily: int | None,
@@ -100,7 +111,11 @@ def decompose(
     prof_d -= prof_d.mean()
     profiles: list[FloatArray] = [prof_d]
     if weekly is not None and n >= 2 * weekly:
-        rest = detr - prof_d[np.arange(n) % daily]
+        # Measured against a weekly, not the daily, moving average: the daily one follows each
+        # day's level, so a weekday/weekend level difference (the usual weekly pattern) would
+        # vanish into it. Held constant over the half-weeks at either end it does not cover.
+        level = _hold_edges(centred_moving_average(values, weekly))
+        rest = values - level - prof_d[np.arange(n) % daily]
         wstart = max(0, n - max(profile_cycles // 7, 2) * weekly)
         prof_w = _phase_mean(rest[wstart:], weekly, wstart)
         prof_w = _circular_smooth(prof_w, max(width, daily // 24))
