@@ -173,3 +173,24 @@ def test_cli_missing_or_malformed_file_exits_2(cli, tmp_path, capsys):
     bad.write_text("when,load\n1,2\n")
     assert cli(["simulate", str(bad), "--target-per-replica", "1", "--output", str(out)]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_cli_plot_writes_a_png(cli, csv, tmp_path):
+    out, png = tmp_path / "t.csv", tmp_path / "timeline.png"
+    args = ["simulate", str(csv), "--target-per-replica", "10", "--output", str(out)]
+    assert cli([*args, "--plot", str(png)]) == 0
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR" and data[-8:-4] == b"IEND"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > height > 100  # the 14x5 inch figure, not an empty canvas
+    assert len(data) > 20_000  # lines and a legend, not a blank image
+
+
+def test_cli_plot_to_a_missing_directory_exits_2(cli, csv, tmp_path, capsys):
+    out = tmp_path / "t.csv"
+    png = tmp_path / "nowhere" / "t.png"
+    args = ["simulate", str(csv), "--target-per-replica", "10", "--output", str(out)]
+    assert cli([*args, "--plot", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert "--plot" in err and "Traceback" not in err
