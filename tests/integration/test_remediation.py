@@ -231,6 +231,66 @@ def test_error_rate_anomaly_is_detected_and_acted_on(kube, namespace, operator, 
     assert status(one_incident(kube, namespace))["actions"][0]["state"] == "Verified"
 
 
+def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
+    kube, namespace, operator, sandbox
+):
+    # forecast-band with its default daily season: at a 30 s interval the warm-up range read
+    # (10,000 points) covers about 3.5 days of the sandbox's 8 backfilled ones, more than the
+    # two seasons the seasonal profile needs, so the band is learnt, not a static bound.
+    deploy(kube, namespace, "orders")
+    spec = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders"},
+        "signals": [
+            {
+                "name": "errors",
+                "prometheus": {
+                    "query": ERROR_QUERY,
+                    "interval": "30s",
+                    "detector": "forecast-band",
+                    "sensitivity": "medium",
+                    "for": "30s",
+                },
+            }
+        ],
+        "actions": [{"scaleOut": {"by": 1, "max": 4}, "verifyWithin": "2m"}],
+    }
+    create_policy(kube, namespace, "orders-errors", spec)
+
+    def first_tick_written() -> bool:
+        # The first tick warms the detector up and evaluates once before writing the status.
+        policy = custom(kube).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "remediationpolicies", "orders-errors"
+        )
+        return condition(policy, "Ready").get("status") == "True"
+
+    wait_for(first_tick_written, 60, "the detector warmed up and a first evaluation")
+    assert incidents(kube, namespace) == []  # the normal error ratio is inside the band
+    _exporter(sandbox, {"error_ratio": 0.3})
+    try:
+        inc = wait_for(
+            lambda: (
+                (status(one_incident(kube, namespace)).get("actions") or [{}])[0].get("state")
+                == "Applied"
+                and one_incident(kube, namespace)
+            ),
+            timeout=75,
+            what="the scale-out on the forecast-band verdict",
+        )
+    finally:
+        _exporter(sandbox, {})
+    evidence = status(inc)["evidence"]
+    assert evidence["detector"] == "forecast-band"
+    assert evidence["query"] == ERROR_QUERY
+    assert float(evidence["value"]) == pytest.approx(0.3)
+    assert float(evidence["score"]) >= 0.5
+    lower, expected, upper = (float(evidence[k]) for k in ("lower", "expected", "upper"))
+    # The band learnt from history: about 1% errors expected, 0.3 far above its upper edge.
+    assert lower <= expected <= upper < 0.1
+    assert 0.0 < expected < 0.05
+    assert "normal" in evidence["summary"]
+    assert deployment(kube, namespace, "orders").spec.replicas == 3
+
+
 def test_a_pdb_holds_the_eviction_and_the_incident_says_so(kube, namespace, operator):
     deploy(kube, namespace, "cart")
     k8s.PolicyV1Api(kube).create_namespaced_pod_disruption_budget(
