@@ -8,7 +8,9 @@ that to scale *before* the load crosses the capacity it had.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,31 @@ def test_prometheus_outage_holds_replicas_and_reports_it(kube, namespace, operat
     finally:
         box.start_component("prometheus")
     wait_psc_condition(kube, namespace, "api", "MetricsAvailable", "True", 90, "metrics back")
+    # Back to scaling, not just to reading: a 10x load (the scale-up is not stabilized) must
+    # move the replicas off the held count again.
+    _load_factor(sandbox, 10.0)
+    try:
+        wait_for(
+            lambda: replicas(kube, namespace, "api") > held, timeout=30, what="scaling resumed"
+        )
+        status = get_psc(kube, namespace, "api")["status"]
+    finally:
+        _load_factor(sandbox, None)
+    assert "FallbackHold" not in status["reasons"], status
+    assert float(status["currentLoad"]) > held * TARGET, status
+
+
+def _load_factor(sandbox: dict[str, Any], factor: float | None) -> None:
+    """Multiply the demo ``web`` load by ``factor`` from now on (None: back to normal)."""
+    body = {} if factor is None else {"factor": factor}
+    request = urllib.request.Request(
+        f"{sandbox['exporter']}/control/web",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        assert resp.status == 200
 
 
 def test_recommend_mode_never_changes_replicas(kube, namespace, operator):
