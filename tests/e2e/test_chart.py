@@ -8,37 +8,33 @@ were missing a verb, the scenario would fail with a 403.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client as k8s
 
-from kubehelpers import (
-    OperatorProcess,
-    condition,
-    create_crashloop_ladder,
-    create_psc,
-    fresh_namespace,
-    get_psc,
-    incidents,
-    replicas,
-    wait_for,
-    wait_ladder_escalated,
+from charthelpers import (
+    CHART,
+    OPERATOR_NEEDS,
+    ROOT,
+    assert_can_i,
+    check_heals,
+    check_scales,
+    forbidden,
+    helm,
+    kubectl,
+    run,
+    sa_kubeconfig,
 )
+from kubehelpers import OperatorProcess, fresh_namespace, wait_for
 from prognos.cli import build_parser
 from prognos.operator.sharding import Shard
-from prognos.remediation.actions import RESTARTED_AT
-from prognos.sandbox.objects import demo_deployment
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "helm" / "prognos"
 VALUE_SETS: dict[str, list[str]] = {
     "default": [],
     "namespaced": ["--set", "rbac.scope=namespaced", "--set", "watchNamespaces={team-a,team-b}"],
@@ -119,35 +115,6 @@ VALUE_SETS: dict[str, list[str]] = {
 }
 SELECTOR = "!legacy,tier in (gold,silver),env notin (dev)"
 SHARD_LABEL = "prognos.io/shard-index"
-
-
-def run(cmd: list[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def tools(sandbox: dict[str, Any]) -> dict[str, str]:
-    bin_dir = Path(sandbox["bin_dir"])
-    return {
-        "helm": str(bin_dir / "helm"),
-        "kubectl": str(bin_dir / "kubectl"),
-        "kubeconfig": sandbox["kubeconfig"],
-    }
-
-
-def kubectl(
-    tools: dict[str, str], *args: str, check: bool = True, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return run(
-        [tools["kubectl"], f"--kubeconfig={tools['kubeconfig']}", *args], check=check, input=stdin
-    )
-
-
-def helm(tools: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run([tools["helm"], f"--kubeconfig={tools['kubeconfig']}", *args], check=check)
 
 
 @pytest.fixture(scope="module")
@@ -470,38 +437,14 @@ def release(tools, crds) -> Any:
     helm(tools, "uninstall", "prognos", "-n", ns, check=False)
 
 
-def sa_kubeconfig(kube: Any, sandbox: dict[str, Any], ns: str, sa: str, path: Path) -> Path:
-    token = (
-        k8s.CoreV1Api(kube)
-        .create_namespaced_service_account_token(sa, ns, {"spec": {"expirationSeconds": 3600}})
-        .status.token
-    )
-    config = yaml.safe_load(Path(sandbox["kubeconfig"]).read_text())
-    config["users"] = [{"name": "admin", "user": {"token": token}}]
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def test_install_runs_the_pod_and_rbac_is_least_privilege(tools, release, kube):
     deploy = k8s.AppsV1Api(kube).read_namespaced_deployment("prognos", release)
     assert deploy.status.ready_replicas == 1
-    who = f"--as=system:serviceaccount:{release}:prognos"
     allowed = [
-        ("patch", "deployments.apps", "--subresource=scale", "-n", "default"),
-        ("get", "statefulsets.apps", "--subresource=scale", "-n", "default"),
-        ("get", "deployments.apps", "-n", "default"),
-        ("patch", "deployments.apps", "-n", "default"),  # rollout restart, rollback
-        ("list", "replicasets.apps", "-n", "default"),  # rollback revisions
-        ("list", "pods", "-n", "default"),
-        ("watch", "pods", "-A"),
-        ("delete", "pods", "-n", "default"),
-        ("watch", "predictivescalers.prognos.io", "-A"),
-        ("patch", "predictivescalers.prognos.io", "--subresource=status", "-n", "default"),
-        ("create", "incidents.prognos.io", "-n", "default"),
-        ("delete", "incidents.prognos.io", "-n", "default"),
-        ("create", "pods", "--subresource=eviction", "-n", "default"),
-        ("create", "jobs.batch", "-n", "default"),
-        ("create", "events", "-n", "default"),
+        *((*need, "-n", "default") for need in OPERATOR_NEEDS),
+        *((*need, "-A") for need in OPERATOR_NEEDS),
+        ("list", "namespaces"),  # Kopf follows namespaces when cluster-wide
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("get", "secrets", "-n", release),
     ]
     denied = [
@@ -525,21 +468,7 @@ def test_install_runs_the_pod_and_rbac_is_least_privilege(tools, release, kube):
         ("impersonate", "serviceaccounts"),
         ("delete", "nodes"),
     ]
-    for case in allowed:
-        out = kubectl(tools, "auth", "can-i", *case, who, check=False)
-        assert out.stdout.strip() == "yes", f"operator should be allowed to {case}"
-    for case in denied:
-        out = kubectl(tools, "auth", "can-i", *case, who, check=False)
-        assert out.stdout.strip() == "no", f"operator must not be allowed to {case}"
-
-
-#: The healing ladder run under the chart's token: each rung a different write the RBAC must
-#: allow (patch of the pod template, pod delete with a uid precondition, /scale patch).
-HEALING_LADDER: list[dict[str, Any]] = [
-    {"rolloutRestart": {}},
-    {"deletePod": {}},
-    {"scaleOut": {"by": 1, "max": 5}},
-]
+    assert_can_i(tools, f"{release}:prognos", allowed, denied)
 
 
 def test_operator_with_the_chart_token_is_healthy_scales_and_heals(
@@ -558,63 +487,11 @@ def test_operator_with_the_chart_token_is_healthy_scales_and_heals(
     ns, heal_ns = next(scaling), next(healing)
     proc.start()  # waits for /healthz, as the chart's helm test pod does
     try:
-        k8s.AppsV1Api(kube).create_namespaced_deployment(ns, demo_deployment(ns, "web", 1))
-        create_psc(
-            kube,
-            ns,
-            "web",
-            {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "minReplicas": 1,
-                "maxReplicas": 40,
-                "interval": "5s",
-                "metric": {
-                    "query": 'sum(prognos_demo_requests_per_second{workload="web"})',
-                    "targetPerReplica": "50",
-                },
-                "forecast": {"enabled": False},
-            },
-        )
-        wait_for(
-            lambda: (
-                k8s.AppsV1Api(kube).read_namespaced_deployment_scale("web", ns).spec.replicas > 1
-            ),
-            timeout=90,
-            what="scaled with the chart's RBAC",
-        )
-        psc = get_psc(kube, ns, "web")
-        assert condition(psc, "Ready")["status"] == "True"
-        assert "prognos_scaler_desired_replicas" in proc.metrics()
-
-        # Both crash-looping pods are unavailable already: deleting them costs nothing, and
-        # the default blast radius (1) would hold the deletePod rung back.
-        create_crashloop_ladder(kube, heal_ns, actions=HEALING_LADDER, max_unavailable=2)
-        status = wait_ladder_escalated(
-            kube,
-            heal_ns,
-            timeout=150,
-            what="the crash-loop ladder to escalate under the chart's RBAC",
-            types=[next(iter(rung)) for rung in HEALING_LADDER],
-        )
-        restart, delete, scale_out = status["actions"]
-        # Every rung's write really happened, not only its record.
-        template = k8s.AppsV1Api(kube).read_namespaced_deployment("sick", heal_ns).spec.template
-        restarted = (template.metadata.annotations or {}).get(RESTARTED_AT)
-        assert restarted and restarted == restart["params"]["restartedAt"], restart
-        deleted = {p["uid"] for p in delete["params"]["pods"]}
-        assert deleted, delete
-        live = k8s.CoreV1Api(kube).list_namespaced_pod(heal_ns).items
-        assert deleted.isdisjoint(
-            p.metadata.uid for p in live if p.metadata.deletion_timestamp is None
-        ), delete
-        assert replicas(kube, heal_ns, "sick") >= int(scale_out["params"]["to"]) == 3, scale_out
-        assert all(a.get("appliedAt") for a in status["actions"]), status["actions"]
-        [incident] = incidents(kube, heal_ns)
-        assert incident["spec"]["signal"] == "crashloop"
+        check_scales(kube, ns, proc, "the chart's RBAC")
+        check_heals(kube, heal_ns, "the chart's RBAC")
         next(scaling, None)
         next(healing, None)
-        forbidden = [line for line in proc.logs().splitlines() if "Forbidden" in line]
-        assert forbidden == []
+        assert forbidden(proc) == []
     finally:
         # Leave no scaler or policy behind for the rest of the session's operators to pick up.
         for gen in (scaling, healing):
