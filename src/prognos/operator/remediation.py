@@ -44,14 +44,39 @@ def global_limit(raw: str | None) -> Limit | None:
         return Limit.parse(DEFAULT_MAX_ACTIONS)
 
 
+class WatchedKube(RemediationKube):
+    """RemediationKube for an operator that watches a set of namespaces (``--namespace``; none:
+    cluster-wide, which changes nothing).
+
+    The runtime seeds its operator-wide breaker and per-target cooldowns from "every Incident"
+    (``list_incidents(None, ...)``), a cluster-wide list. A namespaced operator may not list
+    cluster-wide (the chart's namespaced mode grants Incidents in the watched namespaces only),
+    and Incidents elsewhere belong to other operators anyway: here every Incident means every
+    Incident of the watched namespaces, one list each.
+    """
+
+    def __init__(self, api_client: Any, namespaces: tuple[str, ...] | list[str]) -> None:
+        super().__init__(api_client)
+        self.namespaces = tuple(namespaces)
+
+    def list_incidents(self, namespace: str | None, label_selector: str) -> list[dict[str, Any]]:
+        if namespace is not None or not self.namespaces:
+            return super().list_incidents(namespace, label_selector)
+        items: list[dict[str, Any]] = []
+        for watched in self.namespaces:  # a loop: super() does not work in a comprehension
+            items += super().list_incidents(watched, label_selector)
+        return items
+
+
 @kopf.on.startup()
 async def start_remediation(memo: kopf.Memo, **_: Any) -> None:
     """Build the shared runtime once the services exist (the app's start-up handler)."""
     services: Services | None = memo.get("services")
     if services is None:
         raise kopf.TemporaryError("services not ready yet", delay=0.5)
+    namespaces = getattr(memo.get("options"), "namespaces", None) or ()
     memo["remediation"] = RemediationRuntime(
-        kube=RemediationKube(services.kube.api),
+        kube=WatchedKube(services.kube.api, namespaces),
         prometheus=services.prometheus,
         notifier_of=lambda: services.notifier,
         alerts=services.alerts,
