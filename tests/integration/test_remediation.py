@@ -175,9 +175,9 @@ def test_crash_loop_is_restarted_and_the_incident_resolves(kube, namespace, oper
     assert samples[("prognos_remediation_actions_total", tuple(sorted(applied.items())))] == 1
 
 
-def _exporter(sandbox: dict[str, Any], body: dict[str, Any]) -> None:
+def _exporter(sandbox: dict[str, Any], body: dict[str, Any], workload: str = "web") -> None:
     request = urllib.request.Request(
-        f"{sandbox['exporter']}/control/web",
+        f"{sandbox['exporter']}/control/{workload}",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
@@ -239,6 +239,12 @@ def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
     # forecast-band with its default daily season: at a 30 s interval the warm-up range read
     # (10,000 points) covers about 3.5 days of the sandbox's 8 backfilled ones, more than the
     # two seasons the seasonal profile needs, so the band is learnt, not a static bound.
+    # The batch workload's series, which no other test raises: the web one is raised by the
+    # threshold and Alertmanager tests, and a detector warmed up minutes after such a burst
+    # still sees it (its sustained terms, the 2 h re-arm delay), as it should.
+    if "batch" not in sandbox.get("workloads", []):
+        pytest.skip("the sandbox has no batch workload (no load traces found)")
+    query = 'max(prognos_demo_error_ratio{namespace="demo",workload="batch"})'
     deploy(kube, namespace, "orders")
     spec = {
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "orders"},
@@ -246,7 +252,7 @@ def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
             {
                 "name": "errors",
                 "prometheus": {
-                    "query": ERROR_QUERY,
+                    "query": query,
                     "interval": "30s",
                     "detector": "forecast-band",
                     "sensitivity": "medium",
@@ -267,7 +273,7 @@ def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
 
     wait_for(first_tick_written, 60, "the detector warmed up and a first evaluation")
     assert incidents(kube, namespace) == []  # the normal error ratio is inside the band
-    _exporter(sandbox, {"error_ratio": 0.3})
+    _exporter(sandbox, {"error_ratio": 0.3}, "batch")
     try:
         inc = wait_for(
             lambda: (
@@ -279,10 +285,10 @@ def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
             what="the scale-out on the forecast-band verdict",
         )
     finally:
-        _exporter(sandbox, {})
+        _exporter(sandbox, {}, "batch")
     evidence = status(inc)["evidence"]
     assert evidence["detector"] == "forecast-band"
-    assert evidence["query"] == ERROR_QUERY
+    assert evidence["query"] == query
     assert float(evidence["value"]) == pytest.approx(0.3)
     assert float(evidence["score"]) >= 0.5
     lower, expected, upper = (float(evidence[k]) for k in ("lower", "expected", "upper"))
