@@ -257,6 +257,9 @@ def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
                     "detector": "forecast-band",
                     "sensitivity": "medium",
                     "for": "30s",
+                    # The warm-up replays this test's own burst of an earlier run on the same
+                    # sandbox; the default 2 h re-arm delay would then hold this one.
+                    "rearmAfter": "0s",
                 },
             }
         ],
