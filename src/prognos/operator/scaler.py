@@ -32,6 +32,7 @@ from prognos.metrics import MetricsError, Sample
 from prognos.notify.scaling import scaling_event
 from prognos.operator import metrics as m
 from prognos.operator import sharding
+from prognos.operator.fitdeadline import FIT_TIMEOUT_S, fit_within
 from prognos.operator.services import Services
 from prognos.remediation.kube import ScaleState, TargetError, TargetRef
 from prognos.scaling import (
@@ -43,7 +44,6 @@ from prognos.scaling import (
     ScalerEngine,
     SpecError,
     config_from_spec,
-    fit_model,
 )
 from prognos.scaling.spec import parse_duration
 
@@ -167,7 +167,9 @@ class ScalerRunner:
         try:
             fitted: FittedModel = await loop.run_in_executor(
                 self.services.fit_pool,
-                functools.partial(fit_model, cfg, history, now, lookahead=engine.fit_lookahead),
+                functools.partial(
+                    fit_within, FIT_TIMEOUT_S, cfg, history, now, engine.fit_lookahead
+                ),
             )
         except Exception as exc:  # a dead worker must not take the scaler down
             fitted = FittedModel(model=cfg.model, fitted_at=end, error=f"fit crashed: {exc}")
@@ -179,7 +181,11 @@ class ScalerRunner:
                 None
                 if fitted.ok
                 else (
-                    "InsufficientHistory" if fitted.insufficient_history else "FitFailed",
+                    "FitTimeout"
+                    if (fitted.error or "").startswith("fit timed out")
+                    else "InsufficientHistory"
+                    if fitted.insufficient_history
+                    else "FitFailed",
                     fitted.error or "fit failed",
                 )
             )
