@@ -24,6 +24,7 @@ from types import FrameType
 import pandas as pd
 
 from prognos.scaling import FittedModel, ForecastConfig, fit_model
+from prognos.scaling.calculator import epoch_seconds
 
 #: Seconds one fit may run in its worker (``PROGNOS_FIT_TIMEOUT``).
 FIT_TIMEOUT_S = float(os.environ.get("PROGNOS_FIT_TIMEOUT", "300"))
@@ -56,7 +57,7 @@ def fit_within(
     except FitTimeout:
         return FittedModel(
             model=config.model,
-            fitted_at=now.timestamp(),
+            fitted_at=epoch_seconds(now),  # as fit_model stamps it (naive = UTC)
             error=f"fit timed out: the {config.model} fit ran longer than {deadline_s:g}s",
         )
     finally:
