@@ -181,6 +181,25 @@ def fresh_namespace(
         wait_for(gone, 120, f"namespace {name} to be deleted")
 
 
+def live_pods(kube: Any, ns: str, name: str) -> list[Any]:
+    """Pods of workload ``name`` (label ``app.kubernetes.io/name``) not being deleted."""
+    items = (
+        k8s.CoreV1Api(kube)
+        .list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/name={name}")
+        .items
+    )
+    return [p for p in items if p.metadata.deletion_timestamp is None]
+
+
+def ready_pods(kube: Any, ns: str, name: str) -> list[Any]:
+    """``live_pods`` whose Ready condition is True."""
+    return [
+        p
+        for p in live_pods(kube, ns, name)
+        if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+    ]
+
+
 def incidents(kube: Any, ns: str) -> list[dict[str, Any]]:
     """Every Incident in ``ns``."""
     items: list[dict[str, Any]] = custom(kube).list_namespaced_custom_object(

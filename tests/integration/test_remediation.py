@@ -23,7 +23,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from kubehelpers import GROUP, VERSION, condition, custom, wait_for
+from kubehelpers import GROUP, VERSION, condition, custom, live_pods, ready_pods, wait_for
 from prognos.sandbox.objects import demo_deployment
 from prognos.sandbox.stages import FAULT_LABEL
 
@@ -48,23 +48,6 @@ def deploy(kube: Any, ns: str, name: str, replicas: int = 2, fault: str | None =
     k8s.AppsV1Api(kube).create_namespaced_deployment(ns, body)
     if fault is None:
         wait_for(lambda: len(ready_pods(kube, ns, name)) == replicas, 60, f"{name} ready")
-
-
-def pods(kube: Any, ns: str, name: str) -> list[Any]:
-    items = (
-        k8s.CoreV1Api(kube)
-        .list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/name={name}")
-        .items
-    )
-    return [p for p in items if p.metadata.deletion_timestamp is None]
-
-
-def ready_pods(kube: Any, ns: str, name: str) -> list[Any]:
-    return [
-        p
-        for p in pods(kube, ns, name)
-        if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-    ]
 
 
 def label_pod(kube: Any, ns: str, pod: str, fault: str) -> None:
@@ -96,6 +79,20 @@ def one_incident(kube: Any, ns: str) -> dict[str, Any]:
 
 def status(inc: dict[str, Any]) -> dict[str, Any]:
     return inc.get("status") or {}
+
+
+def wait_first_action_applied(kube: Any, ns: str, timeout: float, what: str) -> dict[str, Any]:
+    """The namespace's one Incident, once its first action is ``Applied``."""
+    return dict(
+        wait_for(
+            lambda: (
+                (status(one_incident(kube, ns)).get("actions") or [{}])[0].get("state") == "Applied"
+                and one_incident(kube, ns)
+            ),
+            timeout=timeout,
+            what=what,
+        )
+    )
 
 
 def deployment(kube: Any, ns: str, name: str) -> Any:
@@ -142,7 +139,7 @@ def test_crash_loop_is_restarted_and_the_incident_resolves(kube, namespace, oper
     assert action["state"] == "Verified"
     assert restarted_at(kube, namespace, "shop") == action["params"]["restartedAt"]
     # The fix is real: the crashing pod is gone and the workload is healthy again.
-    assert victim not in {p.metadata.name for p in pods(kube, namespace, "shop")}
+    assert victim not in {p.metadata.name for p in live_pods(kube, namespace, "shop")}
     wait_for(lambda: len(ready_pods(kube, namespace, "shop")) == 2, 60, "healthy shop")
 
     def policy_settled() -> dict[str, Any] | None:
@@ -209,15 +206,7 @@ def test_error_rate_anomaly_is_detected_and_acted_on(kube, namespace, operator, 
     assert incidents(kube, namespace) == []
     _exporter(sandbox, {"error_ratio": 0.3})
     try:
-        inc = wait_for(
-            lambda: (
-                (status(one_incident(kube, namespace)).get("actions") or [{}])[0].get("state")
-                == "Applied"
-                and one_incident(kube, namespace)
-            ),
-            timeout=60,
-            what="the scale-out",
-        )
+        inc = wait_first_action_applied(kube, namespace, 60, "the scale-out")
         evidence = status(inc)["evidence"]
         assert evidence["query"] == ERROR_QUERY
         assert float(evidence["value"]) == pytest.approx(0.3)
@@ -278,14 +267,8 @@ def test_a_statistical_detector_learns_the_backfilled_history_and_acts(
     assert incidents(kube, namespace) == []  # the normal error ratio is inside the band
     _exporter(sandbox, {"error_ratio": 0.3}, "batch")
     try:
-        inc = wait_for(
-            lambda: (
-                (status(one_incident(kube, namespace)).get("actions") or [{}])[0].get("state")
-                == "Applied"
-                and one_incident(kube, namespace)
-            ),
-            timeout=75,
-            what="the scale-out on the forecast-band verdict",
+        inc = wait_first_action_applied(
+            kube, namespace, 75, "the scale-out on the forecast-band verdict"
         )
     finally:
         _exporter(sandbox, {}, "batch")
@@ -335,7 +318,7 @@ def test_a_pdb_holds_the_eviction_and_the_incident_says_so(kube, namespace, oper
     assert "refused" in status(inc)["message"]
     assert status(inc)["actions"][0]["state"] == "Blocked"
     time.sleep(12)  # a few retries later: still waiting, never forced
-    assert victim in {p.metadata.name for p in pods(kube, namespace, "cart")}
+    assert victim in {p.metadata.name for p in live_pods(kube, namespace, "cart")}
     inc = one_incident(kube, namespace)
     assert status(inc)["actions"][0]["state"] == "Blocked"
     assert status(inc)["actions"][0]["attempts"] >= 2
@@ -350,7 +333,7 @@ def test_a_pdb_holds_the_eviction_and_the_incident_says_so(kube, namespace, oper
         what="the eviction once the PDB is gone",
     )
     assert status(inc)["actions"][0]["state"] == "Verified"
-    assert victim not in {p.metadata.name for p in pods(kube, namespace, "cart")}
+    assert victim not in {p.metadata.name for p in live_pods(kube, namespace, "cart")}
 
 
 def test_circuit_breaker_stops_the_third_action(kube, namespace, operator):
@@ -420,7 +403,7 @@ def test_dry_run_changes_nothing_but_records_what_it_would_do(kube, namespace, o
     assert action["message"].startswith("dry run: would rollout restart of Deployment/blog")
     time.sleep(5)
     assert restarted_at(kube, namespace, "blog") is None
-    assert victim in {p.metadata.name for p in pods(kube, namespace, "blog")}
+    assert victim in {p.metadata.name for p in live_pods(kube, namespace, "blog")}
 
 
 def _restart_operator(operator: Any, env: dict[str, str]) -> None:
@@ -554,7 +537,7 @@ def test_selector_policy_deletes_an_oom_killed_pod(kube, namespace, operator):
     (action,) = status(inc)["actions"]
     assert action["type"] == "deletePod" and action["state"] == "Verified"
     assert action["params"]["pods"][0]["name"] == victim
-    assert victim not in {p.metadata.name for p in pods(kube, namespace, "cache")}
+    assert victim not in {p.metadata.name for p in live_pods(kube, namespace, "cache")}
 
 
 def _post_alert(port: int, token: str, status_: str, labels: dict[str, str]) -> None:

@@ -28,6 +28,8 @@ from kubehelpers import (
     custom,
     fresh_namespace,
     incidents,
+    live_pods,
+    ready_pods,
     replicas,
     wait_for,
 )
@@ -65,23 +67,6 @@ def deploy(kube: Any, ns: str, name: str, count: int, fault: str | None = None) 
     body = demo_deployment(ns, name, replicas=count)
     body["spec"]["template"] = template(ns, name, fault)
     apps(kube).create_namespaced_deployment(ns, body)
-
-
-def live_pods(kube: Any, ns: str, name: str) -> list[Any]:
-    items = (
-        k8s.CoreV1Api(kube)
-        .list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/name={name}")
-        .items
-    )
-    return [p for p in items if p.metadata.deletion_timestamp is None]
-
-
-def ready_pods(kube: Any, ns: str, name: str) -> list[Any]:
-    return [
-        p
-        for p in live_pods(kube, ns, name)
-        if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-    ]
 
 
 def crash_pod(kube: Any, ns: str, pod: str) -> None:
