@@ -22,6 +22,7 @@ from kubehelpers import (
     custom,
     fresh_namespace,
     incidents,
+    live_pods,
     wait_channels_ready,
     wait_for,
 )
@@ -43,12 +44,7 @@ def namespace(kube: Any) -> Iterator[str]:
 
 def running_pods(kube: Any, ns: str) -> dict[str, str]:
     """name -> uid of the pods of ``web`` that are not being deleted."""
-    items = (
-        k8s.CoreV1Api(kube)
-        .list_namespaced_pod(ns, label_selector="app.kubernetes.io/name=web")
-        .items
-    )
-    return {p.metadata.name: p.metadata.uid for p in items if p.metadata.deletion_timestamp is None}
+    return {p.metadata.name: p.metadata.uid for p in live_pods(kube, ns, "web")}
 
 
 def ready_count(kube: Any, ns: str) -> int:
